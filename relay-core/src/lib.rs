@@ -3,4 +3,5 @@
 //! `proto` and `http` are pure (bytes in, frames out); `shard` is the only
 //! io_uring code.
 
+pub mod http;
 pub mod proto;
