@@ -1,7 +1,14 @@
 //! uring-relay: an iroh 0.35 compatible relay server.
 //!
 //! `proto` and `http` are pure (bytes in, frames out); `shard` is the only
-//! io_uring code.
+//! io_uring code; `router` says which shard owns a key.
 
+pub mod access;
+pub mod config;
 pub mod http;
+pub mod metrics;
+pub mod metrics_http;
 pub mod proto;
+pub mod router;
+pub mod shard;
+pub mod stun;

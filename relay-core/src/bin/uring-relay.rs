@@ -1,1 +1,79 @@
-fn main(){}
+//! `uring-relay`: drop-in replacement for the iroh-relay 0.35 binary.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use relay_core::config::ConfigFile;
+use relay_core::shard::Server;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+/// iroh 0.35 relay server on io_uring, sharded per core.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Run in development mode: plain HTTP, default port 3340.
+    #[arg(long)]
+    dev: bool,
+    /// iroh-relay TOML config file (a missing file means defaults).
+    #[arg(short = 'c', long)]
+    config_path: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("uring-relay: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    let file = match &cli.config_path {
+        Some(p) => ConfigFile::load(p).map_err(|e| e.to_string())?,
+        None => ConfigFile::default(),
+    };
+    let config = file.resolve(cli.dev).map_err(|e| e.to_string())?;
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+    let server = Server::start(&config)
+        .map_err(|e| format!("cannot serve on {}: {e}", config.http_bind_addr))?;
+    if let Some(addr) = config.metrics_bind_addr {
+        let local = relay_core::metrics_http::spawn(addr, server.metrics())
+            .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
+        tracing::info!("metrics on http://{local}/metrics");
+    }
+    if let Some(addr) = config.stun_bind_addr {
+        let local = relay_core::stun::spawn(addr)
+            .map_err(|e| format!("cannot serve STUN on {addr}: {e}"))?;
+        tracing::info!("STUN on udp {local}");
+    }
+    tracing::info!(
+        shards = config.shards,
+        "relay listening on http://{}",
+        server.local_addr()
+    );
+    for sig in signals.forever() {
+        match sig {
+            SIGHUP => tracing::info!("SIGHUP: nothing to reload in this configuration"),
+            _ => {
+                tracing::info!("shutting down: telling clients to reconnect");
+                server.shutdown(Duration::from_secs(3));
+                break;
+            }
+        }
+    }
+    // Exit without unwinding the shard runtimes (see shard::shard_main).
+    std::process::exit(0)
+}

@@ -87,7 +87,8 @@ mod tests {
 
     #[test]
     fn parses_the_iroh_upgrade() {
-        let req = b"GET /relay?x=1 HTTP/1.1\r\nupgrade: iroh derp http\r\nhost: r.example\r\n\r\nEXTRA";
+        let req =
+            b"GET /relay?x=1 HTTP/1.1\r\nupgrade: iroh derp http\r\nhost: r.example\r\n\r\nEXTRA";
         let h = parse_head(req).unwrap().unwrap();
         assert_eq!(h.method, "GET");
         assert_eq!(h.path, "/relay");
@@ -99,7 +100,10 @@ mod tests {
     #[test]
     fn partial_bad_and_large() {
         assert_eq!(parse_head(b"GET / HTTP/1.1\r\nHost: x\r\n"), Ok(None));
-        assert_eq!(parse_head(b"\x00\x01 / HTTP/1.1\r\n\r\n"), Err(HeadError::Bad));
+        assert_eq!(
+            parse_head(b"\x00\x01 / HTTP/1.1\r\n\r\n"),
+            Err(HeadError::Bad)
+        );
         assert_eq!(parse_head(b"GET / HTTP/2.0\r\n\r\n"), Err(HeadError::Bad));
         let mut big = b"GET / HTTP/1.1\r\nx: ".to_vec();
         big.resize(MAX_HEAD_LEN + 1, b'a');
@@ -114,11 +118,15 @@ mod tests {
 
     #[test]
     fn connection_tokens() {
-        let h = parse_head(b"GET / HTTP/1.1\r\nConnection: Close\r\n\r\n").unwrap().unwrap();
+        let h = parse_head(b"GET / HTTP/1.1\r\nConnection: Close\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert!(!h.keep_alive());
         let h = parse_head(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
         assert!(!h.keep_alive());
-        let h = parse_head(b"GET / HTTP/1.0\r\nconnection: keep-alive\r\n\r\n").unwrap().unwrap();
+        let h = parse_head(b"GET / HTTP/1.0\r\nconnection: keep-alive\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert!(h.keep_alive());
     }
 }

@@ -68,7 +68,9 @@ pub fn handle(buf: &[u8], now: SystemTime) -> Outcome {
 fn generate_204(head: &Head) -> Response {
     let resp = Response::new(204, "No Content");
     match head.header("x-tailscale-challenge") {
-        Some(c) if valid_challenge(c) => resp.header("x-tailscale-response", format!("response {c}")),
+        Some(c) if valid_challenge(c) => {
+            resp.header("x-tailscale-response", format!("response {c}"))
+        }
         _ => resp,
     }
 }
@@ -76,7 +78,8 @@ fn generate_204(head: &Head) -> Response {
 fn valid_challenge(c: &str) -> bool {
     !c.is_empty()
         && c.len() < 64
-        && c.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 fn bad_request(now: SystemTime, consumed: usize) -> Outcome {
@@ -137,18 +140,22 @@ mod tests {
 
     fn reply(req: &str) -> (String, usize, bool) {
         match handle(req.as_bytes(), SystemTime::UNIX_EPOCH) {
-            Outcome::Reply { reply, consumed, close } => {
-                (String::from_utf8(reply).unwrap(), consumed, close)
-            }
+            Outcome::Reply {
+                reply,
+                consumed,
+                close,
+            } => (String::from_utf8(reply).unwrap(), consumed, close),
             o => panic!("{o:?}"),
         }
     }
 
     fn upgraded(req: &str) -> (String, usize, Transport) {
         match handle(req.as_bytes(), SystemTime::UNIX_EPOCH) {
-            Outcome::Upgrade { reply, consumed, transport } => {
-                (String::from_utf8(reply).unwrap(), consumed, transport)
-            }
+            Outcome::Upgrade {
+                reply,
+                consumed,
+                transport,
+            } => (String::from_utf8(reply).unwrap(), consumed, transport),
             o => panic!("{o:?}"),
         }
     }
@@ -199,17 +206,32 @@ mod tests {
         assert!(r.starts_with("HTTP/1.1 200 ") && r.contains("text/html; charset=utf-8"));
         assert!(r.contains("This is an <a href=\"https://iroh.computer/\">Iroh</a> Relay server."));
         assert!(!close);
-        assert!(reply("GET /index.html HTTP/1.1\r\n\r\n").0.starts_with("HTTP/1.1 200 "));
+        assert!(reply("GET /index.html HTTP/1.1\r\n\r\n")
+            .0
+            .starts_with("HTTP/1.1 200 "));
         let (r, _, _) = reply("GET /robots.txt HTTP/1.1\r\n\r\n");
         assert!(r.ends_with("\r\n\r\nUser-agent: *\nDisallow: /\n"));
         let (r, _, _) = reply("GET /ping?x HTTP/1.1\r\n\r\n");
         assert!(r.starts_with("HTTP/1.1 200 ") && r.contains("access-control-allow-origin: *\r\n"));
-        for req in ["POST /relay HTTP/1.1\r\n\r\n", "GET /relay/ HTTP/1.1\r\n\r\n", "HEAD / HTTP/1.1\r\n\r\n", "GET /x HTTP/1.1\r\n\r\n"] {
+        for req in [
+            "POST /relay HTTP/1.1\r\n\r\n",
+            "GET /relay/ HTTP/1.1\r\n\r\n",
+            "HEAD / HTTP/1.1\r\n\r\n",
+            "GET /x HTTP/1.1\r\n\r\n",
+        ] {
             let (r, _, _) = reply(req);
-            assert!(r.starts_with("HTTP/1.1 404 ") && r.ends_with("\r\n\r\nNot Found"), "{req}");
+            assert!(
+                r.starts_with("HTTP/1.1 404 ") && r.ends_with("\r\n\r\nNot Found"),
+                "{req}"
+            );
         }
-        for r in [reply("GET / HTTP/1.1\r\n\r\n").0, reply("GET /x HTTP/1.1\r\n\r\n").0] {
-            assert!(r.contains("strict-transport-security: max-age=63072000; includeSubDomains\r\n"));
+        for r in [
+            reply("GET / HTTP/1.1\r\n\r\n").0,
+            reply("GET /x HTTP/1.1\r\n\r\n").0,
+        ] {
+            assert!(
+                r.contains("strict-transport-security: max-age=63072000; includeSubDomains\r\n")
+            );
             assert!(r.contains("content-security-policy: default-src 'none';"));
             assert!(r.contains("date: Thu, 01 Jan 1970 00:00:00 GMT\r\n"));
         }
@@ -217,21 +239,30 @@ mod tests {
 
     #[test]
     fn captive_portal() {
-        let (r, _, _) = reply("GET /generate_204 HTTP/1.1\r\nX-Tailscale-Challenge: ts_host.example\r\n\r\n");
+        let (r, _, _) =
+            reply("GET /generate_204 HTTP/1.1\r\nX-Tailscale-Challenge: ts_host.example\r\n\r\n");
         assert!(r.starts_with("HTTP/1.1 204 "));
         assert!(r.contains("x-tailscale-response: response ts_host.example\r\n"));
         assert!(!r.contains("content-length"));
         let long = "a".repeat(64);
         for bad in [long.as_str(), "a b", "a/b", ""] {
-            let (r, _, _) = reply(&format!("GET /generate_204 HTTP/1.1\r\nX-Tailscale-Challenge: {bad}\r\n\r\n"));
-            assert!(r.starts_with("HTTP/1.1 204 ") && !r.contains("x-tailscale-response"), "{bad}");
+            let (r, _, _) = reply(&format!(
+                "GET /generate_204 HTTP/1.1\r\nX-Tailscale-Challenge: {bad}\r\n\r\n"
+            ));
+            assert!(
+                r.starts_with("HTTP/1.1 204 ") && !r.contains("x-tailscale-response"),
+                "{bad}"
+            );
         }
         assert!(valid_challenge(&"a".repeat(63)));
     }
 
     #[test]
     fn malformed_and_partial() {
-        assert_eq!(handle(b"GET / HTTP/1.1\r\n", SystemTime::UNIX_EPOCH), Outcome::Partial);
+        assert_eq!(
+            handle(b"GET / HTTP/1.1\r\n", SystemTime::UNIX_EPOCH),
+            Outcome::Partial
+        );
         let (r, _, close) = reply("G\x01T / HTTP/1.1\r\n\r\n");
         assert!(r.starts_with("HTTP/1.1 400 ") && close);
         let (_, used, close) = reply("GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET");

@@ -170,7 +170,10 @@ mod tests {
         empty.push(0x80); // unterminated varint
         assert!(verify(&empty).is_err());
         let v4 = verify(&build(&sk, 4)).unwrap();
-        assert_eq!(check_version(&v4), Err(HandshakeError::UnsupportedVersion(4)));
+        assert_eq!(
+            check_version(&v4),
+            Err(HandshakeError::UnsupportedVersion(4))
+        );
         // Multi-byte varint and trailing bytes.
         assert_eq!(verify(&build(&sk, 300)).unwrap().version, 300);
     }

@@ -63,15 +63,24 @@ pub enum FrameError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame<'a> {
     ClientInfo(&'a [u8]),
-    SendPacket { dst: &'a NodeKey, packet: &'a [u8] },
-    RecvPacket { src: &'a NodeKey, packet: &'a [u8] },
+    SendPacket {
+        dst: &'a NodeKey,
+        packet: &'a [u8],
+    },
+    RecvPacket {
+        src: &'a NodeKey,
+        packet: &'a [u8],
+    },
     KeepAlive,
     NotePreferred(bool),
     PeerGone(&'a NodeKey),
     Ping([u8; 8]),
     Pong([u8; 8]),
     Health(&'a str),
-    Restarting { reconnect_in_ms: u32, try_for_ms: u32 },
+    Restarting {
+        reconnect_in_ms: u32,
+        try_for_ms: u32,
+    },
 }
 
 impl Frame<'_> {
@@ -243,27 +252,47 @@ mod tests {
     #[test]
     fn packet_limits() {
         let mut p = vec![9u8; KEY_LEN + MAX_PACKET_SIZE];
-        assert!(matches!(decode(4, &p), Ok(Frame::SendPacket { packet, .. }) if packet.len() == MAX_PACKET_SIZE));
+        assert!(
+            matches!(decode(4, &p), Ok(Frame::SendPacket { packet, .. }) if packet.len() == MAX_PACKET_SIZE)
+        );
         p.push(0);
-        assert_eq!(decode(4, &p), Err(FrameError::PacketTooLarge(MAX_PACKET_SIZE + 1)));
+        assert_eq!(
+            decode(4, &p),
+            Err(FrameError::PacketTooLarge(MAX_PACKET_SIZE + 1))
+        );
         assert!(decode(4, &[1; 31]).is_err());
-        assert!(matches!(decode(4, &[1; 32]), Ok(Frame::SendPacket { packet: [], .. })));
-        assert!(matches!(decode(5, &[1; 33]), Ok(Frame::RecvPacket { packet: [1], .. })));
+        assert!(matches!(
+            decode(4, &[1; 32]),
+            Ok(Frame::SendPacket { packet: [], .. })
+        ));
+        assert!(matches!(
+            decode(5, &[1; 33]),
+            Ok(Frame::RecvPacket { packet: [1], .. })
+        ));
     }
 
     #[test]
     fn payload_roundtrip() {
         let k = [3u8; 32];
         let frames = [
-            Frame::SendPacket { dst: &k, packet: b"hello" },
-            Frame::RecvPacket { src: &k, packet: b"" },
+            Frame::SendPacket {
+                dst: &k,
+                packet: b"hello",
+            },
+            Frame::RecvPacket {
+                src: &k,
+                packet: b"",
+            },
             Frame::KeepAlive,
             Frame::NotePreferred(true),
             Frame::PeerGone(&k),
             Frame::Ping([1; 8]),
             Frame::Pong([2; 8]),
             Frame::Health("not authenticated"),
-            Frame::Restarting { reconnect_in_ms: 5, try_for_ms: 6 },
+            Frame::Restarting {
+                reconnect_in_ms: 5,
+                try_for_ms: 6,
+            },
         ];
         for f in frames {
             let mut out = Vec::new();

@@ -7,7 +7,9 @@
 pub mod client_info;
 pub mod frame;
 pub mod key;
+pub mod reader;
 pub mod stream;
+pub mod stun;
 pub mod ws;
 
 pub use client_info::{ClientInfo, HandshakeError};

@@ -69,7 +69,10 @@ mod tests {
     fn ping_and_health_bytes() {
         let mut out = Vec::new();
         encode(&mut out, &Frame::Ping([0x2a; 8]));
-        assert_eq!(out, [0x0c, 0, 0, 0, 8, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a]);
+        assert_eq!(
+            out,
+            [0x0c, 0, 0, 0, 8, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a, 0x2a]
+        );
         out.clear();
         encode(&mut out, &Frame::Health("not authenticated"));
         assert_eq!(&out[..5], &[0x0e, 0, 0, 0, 0x11]);
@@ -94,7 +97,10 @@ mod tests {
     #[test]
     fn oversized_is_rejected_at_the_header() {
         let hdr = [4u8, 0, 0x10, 0, 1];
-        assert_eq!(next_frame(&hdr), Err(FrameError::TooLarge(MAX_FRAME_SIZE + 1)));
+        assert_eq!(
+            next_frame(&hdr),
+            Err(FrameError::TooLarge(MAX_FRAME_SIZE + 1))
+        );
         let ok = [4u8, 0, 0x10, 0, 0];
         assert_eq!(next_frame(&ok), Ok(None));
         assert_eq!(needed(&ok), Ok(5 + MAX_FRAME_SIZE));

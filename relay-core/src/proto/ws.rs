@@ -117,7 +117,10 @@ impl WsDecoder {
             (None, Role::Client) => {}
         }
         let item = self.on_frame(&header, hlen..end, payload)?;
-        Ok(Progress::Item { item, consumed: end })
+        Ok(Progress::Item {
+            item,
+            consumed: end,
+        })
     }
 
     fn on_frame(
@@ -142,7 +145,9 @@ impl WsDecoder {
                     Open::Text => {}
                     Open::Binary => {
                         if self.message.len() + payload.len() > MAX_MESSAGE {
-                            return Err(WsError::TooLarge((self.message.len() + payload.len()) as u64));
+                            return Err(WsError::TooLarge(
+                                (self.message.len() + payload.len()) as u64,
+                            ));
                         }
                         self.message.extend_from_slice(payload);
                     }
@@ -151,7 +156,11 @@ impl WsDecoder {
                     return Ok(WsItem::Ignored);
                 }
                 let was = std::mem::replace(&mut self.open, Open::None);
-                Ok(if was == Open::Binary { WsItem::Reassembled } else { WsItem::Ignored })
+                Ok(if was == Open::Binary {
+                    WsItem::Reassembled
+                } else {
+                    WsItem::Ignored
+                })
             }
             OpCode::Data(d) => {
                 if self.open != Open::None {
@@ -159,7 +168,11 @@ impl WsDecoder {
                 }
                 let binary = d == Data::Binary;
                 if header.is_final {
-                    return Ok(if binary { WsItem::Binary(range) } else { WsItem::Ignored });
+                    return Ok(if binary {
+                        WsItem::Binary(range)
+                    } else {
+                        WsItem::Ignored
+                    });
                 }
                 self.open = if binary { Open::Binary } else { Open::Text };
                 if binary {
@@ -184,7 +197,9 @@ impl WsDecoder {
 
 /// Splits a complete binary message into the relay frame type and payload.
 pub fn split_message(msg: &[u8]) -> Result<(u8, &[u8]), FrameError> {
-    msg.split_first().map(|(t, p)| (*t, p)).ok_or(FrameError::Empty)
+    msg.split_first()
+        .map(|(t, p)| (*t, p))
+        .ok_or(FrameError::Empty)
 }
 
 /// XORs `buf` with the 4-byte mask, 8 bytes at a time.
@@ -263,7 +278,10 @@ mod tests {
     fn server_rejects_unmasked_client_accepts() {
         let mut buf = Vec::new();
         encode(&mut buf, &Frame::KeepAlive);
-        assert_eq!(WsDecoder::new(Role::Server).decode(&mut buf.clone()), Err(WsError::Unmasked));
+        assert_eq!(
+            WsDecoder::new(Role::Server).decode(&mut buf.clone()),
+            Err(WsError::Unmasked)
+        );
         let (it, _) = item(&mut WsDecoder::new(Role::Client), &mut buf);
         assert_eq!(it, WsItem::Binary(2..3));
     }
@@ -295,9 +313,15 @@ mod tests {
         let mut d = WsDecoder::new(Role::Server);
         let m = [9, 8, 7, 6];
         // binary start, ping in between, continuation final.
-        assert_eq!(item(&mut d, &mut raw(0x02, &[12, 1, 2, 3], m)).0, WsItem::Ignored);
+        assert_eq!(
+            item(&mut d, &mut raw(0x02, &[12, 1, 2, 3], m)).0,
+            WsItem::Ignored
+        );
         assert_eq!(item(&mut d, &mut raw(0x89, b"hi", m)).0, WsItem::Ignored);
-        assert_eq!(item(&mut d, &mut raw(0x80, &[4, 5, 6, 7, 8], m)).0, WsItem::Reassembled);
+        assert_eq!(
+            item(&mut d, &mut raw(0x80, &[4, 5, 6, 7, 8], m)).0,
+            WsItem::Reassembled
+        );
         assert_eq!(d.message(), &[12, 1, 2, 3, 4, 5, 6, 7, 8]);
         d.clear_message();
         // text (single and fragmented) and pong are ignored.
@@ -312,16 +336,25 @@ mod tests {
     fn protocol_violations() {
         let m = [1, 1, 1, 1];
         let mut d = WsDecoder::new(Role::Server);
-        assert_eq!(d.decode(&mut raw(0x80, b"x", m)), Err(WsError::StrayContinuation));
+        assert_eq!(
+            d.decode(&mut raw(0x80, b"x", m)),
+            Err(WsError::StrayContinuation)
+        );
         assert_eq!(d.decode(&mut raw(0xc2, b"x", m)), Err(WsError::Reserved));
         assert_eq!(d.decode(&mut raw(0x09, b"x", m)), Err(WsError::BadControl));
-        assert!(matches!(d.decode(&mut raw(0x83, b"x", m)), Err(WsError::Header(_))));
+        assert!(matches!(
+            d.decode(&mut raw(0x83, b"x", m)),
+            Err(WsError::Header(_))
+        ));
         let mut d = WsDecoder::new(Role::Server);
         let _ = d.decode(&mut raw(0x02, b"x", m)).unwrap();
         assert_eq!(d.decode(&mut raw(0x82, b"y", m)), Err(WsError::Interleaved));
         let mut huge = Vec::new();
         write_header(&mut huge, MAX_MESSAGE + 1, Some(m));
-        assert!(matches!(WsDecoder::new(Role::Server).decode(&mut huge), Err(WsError::TooLarge(_))));
+        assert!(matches!(
+            WsDecoder::new(Role::Server).decode(&mut huge),
+            Err(WsError::TooLarge(_))
+        ));
         assert_eq!(split_message(&[]), Err(FrameError::Empty));
     }
 

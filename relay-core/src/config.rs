@@ -1,0 +1,213 @@
+//! The iroh-relay 0.35 TOML config (PROTOCOL.md section 11), read unchanged.
+//! Unknown keys are accepted, as the reference does; `shards` is ours.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::access::AccessConfig;
+
+/// The file as written by operators. Every field is optional.
+#[derive(Debug, Default, Deserialize)]
+pub struct ConfigFile {
+    pub enable_relay: Option<bool>,
+    pub http_bind_addr: Option<SocketAddr>,
+    pub enable_stun: Option<bool>,
+    pub stun_bind_addr: Option<SocketAddr>,
+    pub enable_quic_addr_discovery: Option<bool>,
+    pub enable_metrics: Option<bool>,
+    pub metrics_bind_addr: Option<SocketAddr>,
+    pub key_cache_capacity: Option<usize>,
+    #[serde(default)]
+    pub access: AccessConfig,
+    pub tls: Option<toml::Table>,
+    #[serde(default)]
+    pub limits: Limits,
+    /// Number of shards (threads); default: available cores.
+    pub shards: Option<usize>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct Limits {
+    pub accept_conn_limit: Option<f64>,
+    pub accept_conn_burst: Option<usize>,
+    pub client: Option<ClientLimits>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct ClientLimits {
+    pub rx: Option<RxLimits>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RxLimits {
+    pub bytes_per_second: Option<u32>,
+    pub max_burst_bytes: Option<u32>,
+}
+
+/// The resolved settings the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub http_bind_addr: SocketAddr,
+    pub shards: usize,
+    pub stun_bind_addr: Option<SocketAddr>,
+    pub metrics_bind_addr: Option<SocketAddr>,
+    pub access: AccessConfig,
+    pub limits: Limits,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config path {0} exists but is not a file")]
+    NotAFile(String),
+    #[error("cannot read config {0}: {1}")]
+    Read(String, std::io::Error),
+    #[error("invalid config {0}: {1}")]
+    Parse(String, String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl ConfigFile {
+    /// Reads `path`; a missing file means built-in defaults, as the
+    /// reference does.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let name = path.display().to_string();
+        if !path.exists() {
+            tracing::warn!(path = %name, "config file does not exist, using defaults");
+            return Ok(Self::default());
+        }
+        if !path.is_file() {
+            return Err(ConfigError::NotAFile(name));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(name.clone(), e))?;
+        Self::parse(&text).map_err(|e| match e {
+            ConfigError::Parse(_, m) => ConfigError::Parse(name, m),
+            other => other,
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse(String::new(), e.message().to_string()))
+    }
+
+    /// Applies defaults and cross-field rules. `dev` is the `--dev` flag.
+    pub fn resolve(self, dev: bool) -> Result<Config, ConfigError> {
+        let http_only = dev
+            || self
+                .tls
+                .as_ref()
+                .and_then(|t| t.get("dangerous_http_only"))
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
+        if self.tls.is_some() && !http_only {
+            return Err(ConfigError::Invalid(
+                "[tls] is not supported: serve plain HTTP (as chatmail does) or terminate TLS in a proxy in front".into(),
+            ));
+        }
+        if self.enable_quic_addr_discovery == Some(true) {
+            return Err(ConfigError::Invalid(
+                "enable_quic_addr_discovery requires [tls], which is not supported".into(),
+            ));
+        }
+        let default_port = if dev { 3340 } else { 80 };
+        let http_bind_addr = self
+            .http_bind_addr
+            .unwrap_or_else(|| SocketAddr::from(([0u16; 8], default_port)));
+        let ip = http_bind_addr.ip();
+        let shards = match self.shards {
+            Some(0) => return Err(ConfigError::Invalid("shards must be at least 1".into())),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if let Some(rx) = self.limits.client.as_ref().and_then(|c| c.rx.as_ref()) {
+            match (rx.bytes_per_second, rx.max_burst_bytes) {
+                (None, Some(_)) => {
+                    return Err(ConfigError::Invalid(
+                        "limits.client.rx.max_burst_bytes requires bytes_per_second".into(),
+                    ))
+                }
+                (Some(0), _) | (_, Some(0)) => {
+                    return Err(ConfigError::Invalid(
+                        "limits.client.rx values must be > 0".into(),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        Ok(Config {
+            http_bind_addr,
+            shards,
+            stun_bind_addr: self
+                .enable_stun
+                .unwrap_or(true)
+                .then(|| self.stun_bind_addr.unwrap_or(SocketAddr::new(ip, 3478))),
+            metrics_bind_addr: self
+                .enable_metrics
+                .unwrap_or(true)
+                .then(|| self.metrics_bind_addr.unwrap_or(SocketAddr::new(ip, 9090))),
+            access: self.access,
+            limits: self.limits,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chatmail_config() {
+        let text = include_str!("../../deploy/iroh-relay.toml");
+        let c = ConfigFile::parse(text).unwrap().resolve(false).unwrap();
+        assert_eq!(c.http_bind_addr, "[::]:3340".parse().unwrap());
+        assert_eq!(c.stun_bind_addr, None);
+        assert_eq!(c.metrics_bind_addr, None);
+        assert!(matches!(c.access, AccessConfig::Everyone));
+    }
+
+    #[test]
+    fn defaults_and_dev() {
+        let c = ConfigFile::default().resolve(true).unwrap();
+        assert_eq!(c.http_bind_addr, "[::]:3340".parse().unwrap());
+        assert_eq!(c.stun_bind_addr, Some("[::]:3478".parse().unwrap()));
+        assert_eq!(c.metrics_bind_addr, Some("[::]:9090".parse().unwrap()));
+        let c = ConfigFile::default().resolve(false).unwrap();
+        assert_eq!(c.http_bind_addr.port(), 80);
+        assert!(c.shards >= 1);
+    }
+
+    #[test]
+    fn unknown_keys_and_shards() {
+        let c = ConfigFile::parse("future_key = 1\nshards = 3\nhttp_bind_addr = \"127.0.0.1:1\"\n[limits]\naccept_conn_limit = 5.0\n")
+            .unwrap()
+            .resolve(false)
+            .unwrap();
+        assert_eq!(c.shards, 3);
+        assert_eq!(c.limits.accept_conn_limit, Some(5.0));
+    }
+
+    #[test]
+    fn rejections() {
+        assert!(ConfigFile::parse("http_bind_addr = 5").is_err());
+        assert!(ConfigFile::parse("shards = 0")
+            .unwrap()
+            .resolve(false)
+            .is_err());
+        let tls = "[tls]\ncert_mode = \"Manual\"\n";
+        assert!(ConfigFile::parse(tls).unwrap().resolve(false).is_err());
+        assert!(ConfigFile::parse(tls).unwrap().resolve(true).is_ok());
+        assert!(ConfigFile::parse("enable_quic_addr_discovery = true")
+            .unwrap()
+            .resolve(true)
+            .is_err());
+        let burst_only = "[limits.client.rx]\nmax_burst_bytes = 10\n";
+        assert!(ConfigFile::parse(burst_only)
+            .unwrap()
+            .resolve(false)
+            .is_err());
+        let zero = "[limits.client.rx]\nbytes_per_second = 0\n";
+        assert!(ConfigFile::parse(zero).unwrap().resolve(false).is_err());
+    }
+}

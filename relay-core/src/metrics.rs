@@ -1,0 +1,150 @@
+//! Per-shard counters, summed at scrape time into OpenMetrics text.
+//!
+//! Each shard is the only writer of its own counters, so an increment is a
+//! relaxed load and store on a cache line no other core writes: no locked
+//! instructions and no sharing on the hot path.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A counter written by one thread, read by any.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    #[inline]
+    pub fn inc(&self) {
+        self.add(1);
+    }
+    /// For gauges owned by one shard.
+    #[inline]
+    pub fn sub(&self, n: u64) {
+        self.0
+            .store(self.0.load(Relaxed).saturating_sub(n), Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+macro_rules! shard_metrics {
+    ($( $field:ident => $name:literal, $kind:literal, $help:literal; )*) => {
+        /// One shard's counters. Field names follow the reference's
+        /// `relayserver_*` metrics where one exists.
+        #[derive(Debug, Default)]
+        #[repr(align(128))]
+        pub struct ShardMetrics { $( pub $field: Counter, )* }
+
+        impl ShardMetrics {
+            fn each(&self) -> impl Iterator<Item = (&'static str, &'static str, &'static str, &Counter)> {
+                [$( ($name, $kind, $help, &self.$field), )*].into_iter()
+            }
+        }
+    };
+}
+
+shard_metrics! {
+    bytes_sent => "relayserver_bytes_sent", "counter", "Number of bytes sent.";
+    bytes_recv => "relayserver_bytes_recv", "counter", "Number of bytes received.";
+    send_packets_sent => "relayserver_send_packets_sent", "counter", "Number of 'send' packets relayed to the destination.";
+    send_packets_recv => "relayserver_send_packets_recv", "counter", "Number of 'send' packets received from the client.";
+    send_packets_dropped => "relayserver_send_packets_dropped", "counter", "Number of 'send' packets dropped (unknown destination or write failure).";
+    disco_packets_sent => "relayserver_disco_packets_sent", "counter", "Number of disco packets sent.";
+    disco_packets_recv => "relayserver_disco_packets_recv", "counter", "Number of disco packets received.";
+    disco_packets_dropped => "relayserver_disco_packets_dropped", "counter", "Number of disco packets dropped.";
+    other_packets_sent => "relayserver_other_packets_sent", "counter", "Number of packets sent of other type.";
+    other_packets_recv => "relayserver_other_packets_recv", "counter", "Number of packets received of other type.";
+    other_packets_dropped => "relayserver_other_packets_dropped", "counter", "Number of packets dropped of other type.";
+    got_ping => "relayserver_got_ping", "counter", "Number of times a ping was received from a client.";
+    sent_pong => "relayserver_sent_pong", "counter", "Number of times a pong was sent to a client.";
+    unknown_frames => "relayserver_unknown_frames", "counter", "Number of valid frames the relay ignores.";
+    frames_rx_ratelimited_total => "relayserver_frames_rx_ratelimited_total", "counter", "Number of frames whose reading was delayed by the rate limit.";
+    conns_rx_ratelimited_total => "relayserver_conns_rx_ratelimited_total", "counter", "Number of connections that hit the rate limit.";
+    accepts => "relayserver_accepts", "counter", "Number of accepted client connections.";
+    disconnects => "relayserver_disconnects", "counter", "Number of client disconnections.";
+    unique_client_keys => "relayserver_unique_client_keys", "counter", "Number of client registrations.";
+    websocket_accepts => "relayserver_websocket_accepts", "counter", "Number of websocket upgrades.";
+    relay_accepts => "relayserver_relay_accepts", "counter", "Number of iroh derp http upgrades.";
+    dropped_unknown_dst => "uring_relay_dropped_unknown_destination", "counter", "Packets dropped because the destination is not connected.";
+    dropped_queue_full => "uring_relay_dropped_queue_full", "counter", "Packets dropped because the destination queue was full.";
+    dropped_on_close => "uring_relay_dropped_on_close", "counter", "Queued packets lost when their destination disconnected.";
+    write_stalls => "uring_relay_write_stall_disconnects", "counter", "Clients disconnected after a write stalled for 2 s.";
+    ping_timeouts => "uring_relay_ping_timeout_disconnects", "counter", "Clients disconnected for not answering a server ping.";
+    protocol_errors => "uring_relay_protocol_error_disconnects", "counter", "Clients disconnected for a protocol violation.";
+    handshake_failures => "uring_relay_handshake_failures", "counter", "Connections closed during the HTTP exchange or ClientInfo handshake.";
+    access_denied => "uring_relay_access_denied", "counter", "Handshakes refused by access control.";
+    replaced => "uring_relay_replaced_connections", "counter", "Connections closed because the same key connected again.";
+    peer_gone_sent => "uring_relay_peer_gone_sent", "counter", "PeerGone frames queued to clients.";
+    cross_shard_packets => "uring_relay_cross_shard_packets", "counter", "Packets handed to another shard for delivery.";
+    cross_shard_batches => "uring_relay_cross_shard_batches", "counter", "Batches handed to another shard.";
+    clients => "uring_relay_clients", "gauge", "Clients registered on this shard.";
+    queued_packets => "uring_relay_queued_packets", "gauge", "Packets waiting in send queues on this shard.";
+}
+
+/// Renders every shard's counters: the reference's names summed, ours
+/// labelled per shard as well.
+pub fn render(shards: &[&ShardMetrics], rss_bytes: Option<u64>) -> String {
+    let mut out = String::new();
+    let Some(first) = shards.first() else {
+        out.push_str("# EOF\n");
+        return out;
+    };
+    for (i, (name, kind, help, _)) in first.each().enumerate() {
+        let total: u64 = shards
+            .iter()
+            .map(|s| s.each().nth(i).map_or(0, |m| m.3.get()))
+            .sum();
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        if kind == "counter" {
+            let _ = writeln!(out, "{name}_total {total}");
+        } else {
+            for (s, shard) in shards.iter().enumerate() {
+                let v = shard.each().nth(i).map_or(0, |m| m.3.get());
+                let _ = writeln!(out, "{name}{{shard=\"{s}\"}} {v}");
+            }
+        }
+    }
+    if let Some(rss) = rss_bytes {
+        out.push_str("# HELP process_resident_memory_bytes Resident memory size in bytes.\n");
+        out.push_str("# TYPE process_resident_memory_bytes gauge\n");
+        let _ = writeln!(out, "process_resident_memory_bytes {rss}");
+    }
+    out.push_str("# EOF\n");
+    out
+}
+
+/// VmRSS of this process, from /proc.
+pub fn process_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_and_labels() {
+        let a = ShardMetrics::default();
+        let b = ShardMetrics::default();
+        a.accepts.add(2);
+        b.accepts.inc();
+        a.clients.add(5);
+        b.clients.add(3);
+        b.clients.sub(1);
+        let text = render(&[&a, &b], Some(4096));
+        assert!(text.contains("# TYPE relayserver_accepts counter\nrelayserver_accepts_total 3\n"));
+        assert!(text.contains("uring_relay_clients{shard=\"0\"} 5\n"));
+        assert!(text.contains("uring_relay_clients{shard=\"1\"} 2\n"));
+        assert!(text.contains("relayserver_frames_rx_ratelimited_total_total 0\n"));
+        assert!(text.contains("process_resident_memory_bytes 4096\n"));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

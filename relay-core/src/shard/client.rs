@@ -1,0 +1,184 @@
+//! A registered client on its owner shard: its socket, its bounded send
+//! queue (already-encoded frames, written in one go) and its liveness state.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio_uring::net::TcpStream;
+
+use crate::metrics::ShardMetrics;
+use crate::proto::key::NodeKey;
+use crate::proto::{Frame, Transport, KEY_LEN, PER_CLIENT_QUEUE_DEPTH};
+
+/// Bytes a queue may hold, whatever the packet count (512 full-size
+/// packets would be 32 MiB).
+pub const MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
+/// Distinct destinations remembered per client for PeerGone.
+pub const MAX_SENT_TO: usize = 4096;
+
+/// Why a client is being closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// EOF, websocket Close or a socket error.
+    Disconnected,
+    ProtocolError,
+    WriteStall,
+    PingTimeout,
+    /// The same key connected again.
+    Replaced,
+    Shutdown,
+}
+
+pub struct Client {
+    pub id: u64,
+    pub key: NodeKey,
+    pub transport: Transport,
+    pub stream: TcpStream,
+    out: RefCell<Vec<u8>>,
+    queued_packets: Cell<usize>,
+    wake: Notify,
+    closed: Cell<Option<CloseReason>>,
+    /// Set while a write is in flight, to detect stalls.
+    pub write_since: Cell<Option<Instant>>,
+    pub last_recv: Cell<Instant>,
+    pub ping_interval: Duration,
+    /// Outstanding server ping: data and when it was sent.
+    pub ping_out: Cell<Option<([u8; 8], Instant)>>,
+    /// Destinations this client sent to (validated keys, PeerGone targets).
+    pub sent_to: RefCell<HashSet<NodeKey>>,
+    pub last_dst: Cell<Option<NodeKey>>,
+}
+
+impl Client {
+    pub fn new(id: u64, key: NodeKey, transport: Transport, stream: TcpStream) -> Self {
+        // 15 s + 1..=5 s, chosen once per connection (PROTOCOL.md 5.3).
+        let jitter = 1 + rand::random::<u64>() % 5;
+        Self {
+            id,
+            key,
+            transport,
+            stream,
+            out: RefCell::new(Vec::new()),
+            queued_packets: Cell::new(0),
+            wake: Notify::new(),
+            closed: Cell::new(None),
+            write_since: Cell::new(None),
+            last_recv: Cell::new(Instant::now()),
+            ping_interval: Duration::from_secs(15 + jitter),
+            ping_out: Cell::new(None),
+            sent_to: RefCell::new(HashSet::new()),
+            last_dst: Cell::new(None),
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.get().is_some()
+    }
+
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.closed.get()
+    }
+
+    /// Queues a RecvPacket; false (and counted) when the queue is full.
+    pub fn enqueue_packet(&self, src: &NodeKey, packet: &[u8], m: &ShardMetrics) -> bool {
+        if self.is_closed() {
+            m.dropped_on_close.inc();
+            return false;
+        }
+        let mut out = self.out.borrow_mut();
+        if self.queued_packets.get() >= PER_CLIENT_QUEUE_DEPTH
+            || out.len() + packet.len() > MAX_QUEUED_BYTES
+        {
+            m.dropped_queue_full.inc();
+            return false;
+        }
+        let was_empty = out.is_empty();
+        self.transport.write_recv_header(&mut out, packet.len());
+        out.extend_from_slice(src);
+        out.extend_from_slice(packet);
+        self.queued_packets.set(self.queued_packets.get() + 1);
+        m.queued_packets.inc();
+        m.send_packets_sent.inc();
+        m.bytes_sent.add((KEY_LEN + packet.len()) as u64);
+        drop(out);
+        if was_empty {
+            self.wake.notify_one();
+        }
+        true
+    }
+
+    /// Queues a control frame (Pong, Ping, PeerGone, Health, Restarting).
+    /// Bounded by bytes only: a client that floods pings but never reads
+    /// stops getting pongs rather than growing memory.
+    pub fn enqueue_frame(&self, frame: &Frame<'_>) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        let mut out = self.out.borrow_mut();
+        if out.len() + frame.payload_len() > MAX_QUEUED_BYTES {
+            return false;
+        }
+        let was_empty = out.is_empty();
+        self.transport.encode(&mut out, frame);
+        drop(out);
+        if was_empty {
+            self.wake.notify_one();
+        }
+        true
+    }
+
+    /// Takes everything queued, leaving `spare` (emptied) in its place.
+    /// Returns the bytes and how many packets they hold.
+    pub fn take_queued(&self, mut spare: Vec<u8>) -> (Vec<u8>, usize) {
+        spare.clear();
+        let bytes = self.out.replace(spare);
+        (bytes, self.queued_packets.replace(0))
+    }
+
+    pub fn has_queued(&self) -> bool {
+        !self.out.borrow().is_empty()
+    }
+
+    /// Waits until something is queued or the client is closed.
+    pub async fn wait_for_queued(&self) {
+        self.wake.notified().await
+    }
+
+    /// Marks the client closed and shuts the socket down, which completes
+    /// the in-flight read and write. Idempotent; returns false if it was
+    /// already closed.
+    pub fn close(&self, reason: CloseReason, m: &ShardMetrics) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        self.closed.set(Some(reason));
+        let lost = self.queued_packets.replace(0);
+        m.queued_packets.sub(lost as u64);
+        m.dropped_on_close.add(lost as u64);
+        self.out.replace(Vec::new());
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        self.wake.notify_one();
+        true
+    }
+
+    /// Records `dst` as a destination; false if it is not a valid key.
+    /// Each new destination costs one point decompression, once.
+    pub fn note_destination(&self, dst: &NodeKey) -> bool {
+        if self.last_dst.get().as_ref() == Some(dst) {
+            return true;
+        }
+        let mut sent = self.sent_to.borrow_mut();
+        if !sent.contains(dst) {
+            if !crate::proto::key::is_valid_point(dst) {
+                return false;
+            }
+            if sent.len() < MAX_SENT_TO {
+                sent.insert(*dst);
+            }
+        }
+        self.last_dst.set(Some(*dst));
+        true
+    }
+}

@@ -1,0 +1,217 @@
+//! A registered client's two tasks: the reader (parse frames, forward) and
+//! the writer (drain the whole queue into one write).
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use tokio_uring::buf::BoundedBuf;
+
+use super::client::{Client, CloseReason};
+use super::state::Shard;
+use crate::proto::client_info::MAGIC;
+use crate::proto::frame::{self, is_disco, Frame, FrameError};
+use crate::proto::key::{is_valid_point, read_key};
+use crate::proto::reader::{FrameReader, Next, ReadError};
+use crate::router::RecordKind;
+
+/// Read buffer of an idle connection; grows under load, shrinks back.
+pub const SMALL_BUF: usize = 2048;
+/// Largest read issued when the buffer is not holding a bigger frame.
+const MAX_READ: usize = 64 * 1024;
+/// Writer buffers above this are freed after use rather than kept.
+const KEEP_WRITE_BUF: usize = 16 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+enum ConnError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error("key is not a valid ed25519 point")]
+    InvalidKey,
+    #[error("client sent a Health frame")]
+    Health,
+}
+
+enum Flow {
+    Need(usize),
+    Close,
+}
+
+/// Runs a registered client until it disconnects or is closed.
+pub async fn run(shard: Rc<Shard>, client: Rc<Client>, leftover: Vec<u8>, mut reader: FrameReader) {
+    tokio_uring::spawn(write_loop(shard.clone(), client.clone()));
+    let reason = read_loop(&shard, &client, leftover, &mut reader).await;
+    if client.close(reason, &shard.metrics) && reason == CloseReason::ProtocolError {
+        shard.metrics.protocol_errors.inc();
+    }
+    shard.unregister(&client);
+}
+
+async fn read_loop(
+    shard: &Shard,
+    client: &Client,
+    mut buf: Vec<u8>,
+    reader: &mut FrameReader,
+) -> CloseReason {
+    let mut next_read = SMALL_BUF;
+    loop {
+        let need = match process(shard, client, &mut buf, reader) {
+            Ok(Flow::Need(n)) => n,
+            Ok(Flow::Close) => return CloseReason::Disconnected,
+            Err(e) => {
+                tracing::debug!(client = %crate::proto::key::short_hex(&client.key), "closing: {e}");
+                return CloseReason::ProtocolError;
+            }
+        };
+        shard.flush_outboxes();
+        if let Some(r) = client.close_reason() {
+            return r;
+        }
+        // Room for the rest of a large frame, else one read of `next_read`.
+        let want = need.max(buf.len() + next_read);
+        if buf.capacity() < want {
+            buf.reserve_exact(want - buf.len());
+        }
+        let len = buf.len();
+        let spare = buf.capacity() - len;
+        let (res, slice) = client.stream.read(buf.slice(len..)).await;
+        buf = slice.into_inner();
+        match res {
+            Ok(0) | Err(_) => return client.close_reason().unwrap_or(CloseReason::Disconnected),
+            Ok(n) => {
+                client.last_recv.set(Instant::now());
+                next_read = if n == spare {
+                    (next_read * 2).min(MAX_READ)
+                } else if n < SMALL_BUF / 2 {
+                    SMALL_BUF
+                } else {
+                    next_read
+                };
+            }
+        }
+        // Idle again: give a large buffer back.
+        if buf.capacity() > SMALL_BUF * 2 && next_read == SMALL_BUF && buf.len() < SMALL_BUF {
+            // Keep any partial frame.
+            let mut small = Vec::with_capacity(SMALL_BUF);
+            small.extend_from_slice(&buf);
+            buf = small;
+        }
+    }
+}
+
+/// Handles every complete frame in `buf`, then drops the consumed bytes.
+fn process(
+    shard: &Shard,
+    client: &Client,
+    buf: &mut Vec<u8>,
+    reader: &mut FrameReader,
+) -> Result<Flow, ConnError> {
+    let mut pos = 0;
+    let flow = loop {
+        if client.is_closed() {
+            break Flow::Close;
+        }
+        match reader.next(&mut buf[pos..])? {
+            Next::Frame {
+                ty,
+                start,
+                end,
+                consumed,
+            } => {
+                handle_frame(shard, client, ty, &buf[pos + start..pos + end])?;
+                pos += consumed;
+            }
+            Next::Message { consumed } => {
+                let (ty, payload) = reader.message()?;
+                handle_frame(shard, client, ty, payload)?;
+                reader.clear_message();
+                pos += consumed;
+            }
+            Next::Skip { consumed } => pos += consumed,
+            Next::Close => break Flow::Close,
+            Next::Need(n) => break Flow::Need(n),
+        }
+    };
+    buf.drain(..pos);
+    Ok(flow)
+}
+
+fn handle_frame(shard: &Shard, client: &Client, ty: u8, payload: &[u8]) -> Result<(), ConnError> {
+    let m = &shard.metrics;
+    match frame::decode(ty, payload)? {
+        Frame::SendPacket { dst, packet } => {
+            if !client.note_destination(dst) {
+                return Err(ConnError::InvalidKey);
+            }
+            if is_disco(packet) {
+                m.disco_packets_recv.inc();
+            } else {
+                m.send_packets_recv.inc();
+            }
+            m.bytes_recv.add(payload.len() as u64);
+            shard.route(RecordKind::Packet, dst, &client.key, packet);
+        }
+        Frame::Ping(data) => {
+            m.got_ping.inc();
+            if client.enqueue_frame(&Frame::Pong(data)) {
+                m.sent_pong.inc();
+            }
+        }
+        Frame::Pong(data) => {
+            if client.ping_out.get().is_some_and(|(want, _)| want == data) {
+                client.ping_out.set(None);
+            }
+        }
+        Frame::Health(_) => return Err(ConnError::Health),
+        Frame::RecvPacket { src: key, .. } | Frame::PeerGone(key) => {
+            if !is_valid_point(key) {
+                return Err(ConnError::InvalidKey);
+            }
+            m.unknown_frames.inc();
+        }
+        Frame::ClientInfo(p) => {
+            // A later ClientInfo is checked for magic and key, then ignored.
+            let key = p.get(MAGIC.len()..).and_then(read_key);
+            if !p.starts_with(&MAGIC) || !key.is_some_and(is_valid_point) {
+                return Err(ConnError::InvalidKey);
+            }
+            m.unknown_frames.inc();
+        }
+        Frame::KeepAlive | Frame::NotePreferred(_) | Frame::Restarting { .. } => {
+            m.unknown_frames.inc();
+        }
+    }
+    Ok(())
+}
+
+/// Writes whatever is queued in one write, then waits for more.
+async fn write_loop(shard: Rc<Shard>, client: Rc<Client>) {
+    let m = &shard.metrics;
+    let mut spare = Vec::new();
+    loop {
+        if client.is_closed() {
+            return;
+        }
+        let (bytes, packets) = client.take_queued(spare);
+        if bytes.is_empty() {
+            spare = bytes;
+            client.wait_for_queued().await;
+            continue;
+        }
+        m.queued_packets.sub(packets as u64);
+        client.write_since.set(Some(Instant::now()));
+        let (res, bytes) = client.stream.write_all(bytes).await;
+        client.write_since.set(None);
+        if let Err(e) = res {
+            tracing::debug!("write failed: {e}");
+            client.close(CloseReason::Disconnected, m);
+            return;
+        }
+        spare = if bytes.capacity() > KEEP_WRITE_BUF {
+            Vec::new()
+        } else {
+            bytes
+        };
+    }
+}

@@ -1,0 +1,57 @@
+//! A shard's mailbox: connections handed over by other shards, batches of
+//! packets for its clients, and the shutdown order.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::client::CloseReason;
+use super::state::Shard;
+use crate::proto::Frame;
+use crate::router::{Batch, ShardMsg};
+
+/// How long shutdown waits for Restarting frames to be written.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Processes messages until shutdown; returns once clients are closed.
+pub async fn run(shard: Rc<Shard>, mut rx: UnboundedReceiver<ShardMsg>) {
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            ShardMsg::Adopt(a) => super::accept::adopt(&shard, *a),
+            ShardMsg::Batch(b) => {
+                for (kind, dst, src, packet) in Batch::records(&b) {
+                    shard.deliver(kind, dst, src, packet);
+                }
+            }
+            ShardMsg::Shutdown => {
+                shutdown(&shard).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Tells every client to come back soon, lets the writers drain, closes.
+async fn shutdown(shard: &Shard) {
+    shard.shutting_down.set(true);
+    let clients: Vec<_> = shard.clients.borrow().values().cloned().collect();
+    let restarting = Frame::Restarting {
+        reconnect_in_ms: 1000,
+        try_for_ms: 30_000,
+    };
+    for c in &clients {
+        c.enqueue_frame(&restarting);
+    }
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    while Instant::now() < deadline
+        && clients
+            .iter()
+            .any(|c| !c.is_closed() && (c.has_queued() || c.write_since.get().is_some()))
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for c in &clients {
+        c.close(CloseReason::Shutdown, &shard.metrics);
+    }
+}

@@ -1,0 +1,177 @@
+//! The io_uring part: one OS thread per shard, each with its own
+//! tokio-uring runtime, SO_REUSEPORT listener and client map.
+
+mod accept;
+mod callout;
+mod client;
+mod conn;
+mod inbox;
+mod listener;
+mod state;
+mod sweeper;
+
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::access::AccessConfig;
+use crate::config::Config;
+use crate::metrics::ShardMetrics;
+use crate::router::{Router, ShardMsg};
+use state::Shard;
+
+/// Submission queue entries per shard.
+const SQ_ENTRIES: u32 = 4096;
+/// Completion queue entries: at least one in-flight read per connection
+/// (10k+) must fit, or completions overflow.
+const CQ_ENTRIES: u32 = 65536;
+
+/// A running relay: its shards and their counters.
+pub struct Server {
+    local_addr: SocketAddr,
+    router: Router,
+    metrics: Vec<Arc<ShardMetrics>>,
+    done: mpsc::Receiver<usize>,
+}
+
+impl Server {
+    /// Binds the listeners and starts every shard. Errors (port in use,
+    /// io_uring unavailable) are returned before anything is served.
+    pub fn start(config: &Config) -> std::io::Result<Server> {
+        let n = config.shards;
+        let listeners = listener::bind(config.http_bind_addr, n)?;
+        let local_addr = listeners[0].local_addr()?;
+        let (router, inboxes) = Router::new(n);
+        let metrics: Vec<Arc<ShardMetrics>> = (0..n).map(|_| Arc::default()).collect();
+        let access = Arc::new(config.access.clone());
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (done_tx, done) = mpsc::channel();
+        for (id, (listener, inbox)) in listeners.into_iter().zip(inboxes).enumerate() {
+            let ctx = ShardCtx {
+                id,
+                listener,
+                inbox,
+                router: router.clone(),
+                metrics: metrics[id].clone(),
+                access: access.clone(),
+                ready: ready_tx.clone(),
+                done: done_tx.clone(),
+            };
+            std::thread::Builder::new()
+                .name(format!("shard-{id}"))
+                .spawn(move || shard_main(ctx))?;
+        }
+        for _ in 0..n {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(std::io::Error::other("a shard thread died at start")),
+            }
+        }
+        Ok(Server {
+            local_addr,
+            router,
+            metrics,
+            done,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Every shard's counters, for the metrics endpoint.
+    pub fn metrics(&self) -> Vec<Arc<ShardMetrics>> {
+        self.metrics.clone()
+    }
+
+    /// Sends Restarting to every client, closes them and stops accepting;
+    /// returns when all shards are done or `timeout` passed.
+    pub fn shutdown(&self, timeout: Duration) {
+        for s in 0..self.router.shards() {
+            self.router.send(s, ShardMsg::Shutdown);
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        for _ in 0..self.router.shards() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if self.done.recv_timeout(left).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+struct ShardCtx {
+    id: usize,
+    listener: std::net::TcpListener,
+    inbox: UnboundedReceiver<ShardMsg>,
+    router: Router,
+    metrics: Arc<ShardMetrics>,
+    access: Arc<AccessConfig>,
+    ready: mpsc::Sender<std::io::Result<()>>,
+    done: mpsc::Sender<usize>,
+}
+
+fn runtime() -> std::io::Result<tokio_uring::Runtime> {
+    let mut tuned = io_uring::IoUring::builder();
+    tuned
+        .setup_cqsize(CQ_ENTRIES)
+        .setup_coop_taskrun()
+        .setup_taskrun_flag();
+    let mut b = tokio_uring::builder();
+    b.entries(SQ_ENTRIES).uring_builder(&tuned);
+    match tokio_uring::Runtime::new(&b) {
+        Ok(rt) => Ok(rt),
+        Err(e) => {
+            // Older kernels lack the task-run flags; keep the large CQ.
+            tracing::debug!("io_uring with task-run flags failed ({e}); retrying without");
+            let mut plain = io_uring::IoUring::builder();
+            plain.setup_cqsize(CQ_ENTRIES);
+            b.uring_builder(&plain);
+            tokio_uring::Runtime::new(&b)
+        }
+    }
+}
+
+fn shard_main(ctx: ShardCtx) {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ctx.ready.send(Err(std::io::Error::new(
+                e.kind(),
+                format!("io_uring setup failed: {e}"),
+            )));
+            return;
+        }
+    };
+    let ShardCtx {
+        id,
+        listener,
+        inbox,
+        router,
+        metrics,
+        access,
+        ready,
+        done,
+    } = ctx;
+    rt.block_on(async move {
+        let shard = Rc::new(Shard::new(id, router, metrics, access));
+        let listener = tokio_uring::net::TcpListener::from_std(listener);
+        let listen_fd = listener.as_raw_fd();
+        tokio_uring::spawn(accept::accept_loop(shard.clone(), listener));
+        tokio_uring::spawn(sweeper::run(shard.clone()));
+        let _ = ready.send(Ok(()));
+        inbox::run(shard.clone(), inbox).await;
+        // Completes the pending accept so the accept loop sees shutdown.
+        // SAFETY: plain syscall on a descriptor this shard still owns.
+        unsafe { libc::shutdown(listen_fd, libc::SHUT_RDWR) };
+        let _ = done.send(id);
+        // The process exits from the main thread; dropping a runtime with
+        // operations in flight can hang, so this thread just parks.
+        std::future::pending::<()>().await;
+    });
+}

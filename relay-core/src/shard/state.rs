@@ -1,0 +1,157 @@
+//! A shard's own state: its client map, outboxes to other shards and
+//! counters. Only the shard's thread touches it.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use tokio_uring::net::TcpStream;
+
+use super::client::{Client, CloseReason};
+use crate::access::AccessConfig;
+use crate::metrics::ShardMetrics;
+use crate::proto::key::NodeKey;
+use crate::proto::reader::FrameReader;
+use crate::proto::{Frame, Transport};
+use crate::router::{Batch, RecordKind, Router, ShardMsg};
+
+pub struct Shard {
+    pub id: usize,
+    pub router: Router,
+    pub metrics: Arc<ShardMetrics>,
+    pub access: RefCell<Arc<AccessConfig>>,
+    pub clients: RefCell<HashMap<NodeKey, Rc<Client>>>,
+    outboxes: RefCell<Vec<Vec<u8>>>,
+    next_id: Cell<u64>,
+    pub shutting_down: Cell<bool>,
+}
+
+impl Shard {
+    pub fn new(
+        id: usize,
+        router: Router,
+        metrics: Arc<ShardMetrics>,
+        access: Arc<AccessConfig>,
+    ) -> Self {
+        let n = router.shards();
+        Self {
+            id,
+            router,
+            metrics,
+            access: RefCell::new(access),
+            clients: RefCell::new(HashMap::new()),
+            outboxes: RefCell::new(vec![Vec::new(); n]),
+            next_id: Cell::new(0),
+            shutting_down: Cell::new(false),
+        }
+    }
+
+    /// Registers a handshaken connection owned by this shard and starts
+    /// its tasks. Newest wins: an existing connection for the key is closed
+    /// at once and packets go to the new one.
+    pub fn register(
+        self: &Rc<Self>,
+        stream: TcpStream,
+        key: NodeKey,
+        transport: Transport,
+        leftover: Vec<u8>,
+        reader: FrameReader,
+    ) {
+        if self.shutting_down.get() {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            return;
+        }
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let client = Rc::new(Client::new(id, key, transport, stream));
+        let old = self.clients.borrow_mut().insert(key, client.clone());
+        if let Some(old) = old {
+            old.close(CloseReason::Replaced, &self.metrics);
+            self.metrics.replaced.inc();
+        }
+        self.metrics.accepts.inc();
+        self.metrics.unique_client_keys.inc();
+        self.update_client_gauge();
+        tokio_uring::spawn(super::conn::run(self.clone(), client, leftover, reader));
+    }
+
+    /// Removes the client unless a newer connection took its key, and tells
+    /// the peers it sent to that it is gone.
+    pub fn unregister(&self, client: &Client) {
+        let mut map = self.clients.borrow_mut();
+        let current = map.get(&client.key).is_some_and(|c| c.id == client.id);
+        if current {
+            map.remove(&client.key);
+        }
+        drop(map);
+        self.metrics.disconnects.inc();
+        self.update_client_gauge();
+        let replaced = client.close_reason() == Some(CloseReason::Replaced);
+        if current && !replaced && !self.shutting_down.get() {
+            let peers: Vec<NodeKey> = client.sent_to.borrow().iter().copied().collect();
+            for peer in peers {
+                self.route(RecordKind::PeerGone, &peer, &client.key, &[]);
+            }
+            self.flush_outboxes();
+        }
+    }
+
+    fn update_client_gauge(&self) {
+        let n = self.clients.borrow().len() as u64;
+        let g = &self.metrics.clients;
+        g.sub(g.get());
+        g.add(n);
+    }
+
+    /// Sends a packet (or PeerGone) towards `dst`: queued directly if this
+    /// shard owns it, else appended to the owner's outbox.
+    pub fn route(&self, kind: RecordKind, dst: &NodeKey, src: &NodeKey, packet: &[u8]) {
+        let owner = self.router.owner(dst);
+        if owner == self.id {
+            self.deliver(kind, dst, src, packet);
+        } else {
+            let mut boxes = self.outboxes.borrow_mut();
+            if let Some(b) = boxes.get_mut(owner) {
+                Batch::push(b, kind, dst, src, packet);
+            }
+            if kind == RecordKind::Packet {
+                self.metrics.cross_shard_packets.inc();
+            }
+        }
+    }
+
+    /// Delivers to a client of this shard.
+    pub fn deliver(&self, kind: RecordKind, dst: &NodeKey, src: &NodeKey, packet: &[u8]) {
+        let map = self.clients.borrow();
+        let Some(c) = map.get(dst) else {
+            if kind == RecordKind::Packet {
+                self.metrics.dropped_unknown_dst.inc();
+                self.metrics.send_packets_dropped.inc();
+            }
+            return;
+        };
+        match kind {
+            RecordKind::Packet => {
+                c.enqueue_packet(src, packet, &self.metrics);
+            }
+            RecordKind::PeerGone => {
+                if c.enqueue_frame(&Frame::PeerGone(src)) {
+                    self.metrics.peer_gone_sent.inc();
+                }
+            }
+        }
+    }
+
+    /// Hands every non-empty outbox to its shard: one wake-up per batch.
+    pub fn flush_outboxes(&self) {
+        let mut boxes = self.outboxes.borrow_mut();
+        for (shard, b) in boxes.iter_mut().enumerate() {
+            if !b.is_empty() {
+                let batch = std::mem::take(b);
+                self.metrics.cross_shard_batches.inc();
+                self.router.send(shard, ShardMsg::Batch(batch));
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! One timer per shard instead of several per connection: write stalls,
+//! server pings and pong deadlines for every client, twice a second.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::client::CloseReason;
+use super::state::Shard;
+use crate::proto::Frame;
+
+/// A write stalled this long disconnects its receiver.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+/// A server ping unanswered this long disconnects the client.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
+const TICK: Duration = Duration::from_millis(500);
+
+pub async fn run(shard: Rc<Shard>) {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if shard.shutting_down.get() {
+            return;
+        }
+        sweep(&shard, Instant::now());
+    }
+}
+
+fn sweep(shard: &Shard, now: Instant) {
+    let m = &shard.metrics;
+    let mut to_close = Vec::new();
+    for c in shard.clients.borrow().values() {
+        if c.write_since
+            .get()
+            .is_some_and(|t| now.duration_since(t) > WRITE_TIMEOUT)
+        {
+            to_close.push((c.clone(), CloseReason::WriteStall));
+            continue;
+        }
+        match c.ping_out.get() {
+            Some((_, sent)) if now.duration_since(sent) > PING_TIMEOUT => {
+                to_close.push((c.clone(), CloseReason::PingTimeout));
+            }
+            Some(_) => {}
+            None if now.duration_since(c.last_recv.get()) >= c.ping_interval => {
+                let data: [u8; 8] = rand::random();
+                if c.enqueue_frame(&Frame::Ping(data)) {
+                    c.ping_out.set(Some((data, now)));
+                }
+            }
+            None => {}
+        }
+    }
+    for (c, reason) in to_close {
+        if c.close(reason, m) {
+            match reason {
+                CloseReason::WriteStall => m.write_stalls.inc(),
+                _ => m.ping_timeouts.inc(),
+            }
+            tracing::debug!(client = %crate::proto::key::short_hex(&c.key), ?reason, "closing");
+        }
+    }
+}
