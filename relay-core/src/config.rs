@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::access::AccessConfig;
+use crate::ratelimit::RxLimit;
 
 /// The file as written by operators. Every field is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -55,6 +56,44 @@ pub struct Config {
     pub metrics_bind_addr: Option<SocketAddr>,
     pub access: AccessConfig,
     pub limits: Limits,
+}
+
+/// What SIGHUP can change while clients stay connected.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    pub access: AccessConfig,
+    pub rx_limit: Option<RxLimit>,
+    /// New connections per second and burst, for the whole server.
+    pub accept_limit: Option<(f64, f64)>,
+}
+
+impl Config {
+    pub fn policy(&self) -> Policy {
+        let rx_limit = self
+            .limits
+            .client
+            .as_ref()
+            .and_then(|c| c.rx.as_ref())
+            .and_then(|rx| {
+                let rate = rx.bytes_per_second?;
+                Some(RxLimit {
+                    bytes_per_second: f64::from(rate),
+                    burst_bytes: f64::from(rx.max_burst_bytes.unwrap_or(rate)),
+                })
+            });
+        let accept_limit = self.limits.accept_conn_limit.map(|rate| {
+            let burst = self
+                .limits
+                .accept_conn_burst
+                .map_or(rate.max(1.0), |b| b as f64);
+            (rate, burst.max(1.0))
+        });
+        Policy {
+            access: self.access.clone(),
+            rx_limit,
+            accept_limit,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +160,15 @@ impl ConfigFile {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        if self
+            .limits
+            .accept_conn_limit
+            .is_some_and(|r| !(r > 0.0 && r.is_finite()))
+        {
+            return Err(ConfigError::Invalid(
+                "limits.accept_conn_limit must be > 0".into(),
+            ));
+        }
         if let Some(rx) = self.limits.client.as_ref().and_then(|c| c.rx.as_ref()) {
             match (rx.bytes_per_second, rx.max_burst_bytes) {
                 (None, Some(_)) => {
@@ -186,6 +234,32 @@ mod tests {
             .unwrap();
         assert_eq!(c.shards, 3);
         assert_eq!(c.limits.accept_conn_limit, Some(5.0));
+    }
+
+    #[test]
+    fn policy_from_limits() {
+        let c = ConfigFile::parse("[limits]\naccept_conn_limit = 10.0\n[limits.client.rx]\nbytes_per_second = 400\nmax_burst_bytes = 800\n")
+            .unwrap()
+            .resolve(false)
+            .unwrap();
+        let p = c.policy();
+        assert_eq!(
+            p.rx_limit,
+            Some(RxLimit {
+                bytes_per_second: 400.0,
+                burst_bytes: 800.0
+            })
+        );
+        assert_eq!(p.accept_limit, Some((10.0, 10.0)));
+        let c = ConfigFile::parse("[limits.client.rx]\nbytes_per_second = 400\n")
+            .unwrap()
+            .resolve(false)
+            .unwrap();
+        assert_eq!(c.policy().rx_limit.map(|l| l.burst_bytes), Some(400.0));
+        assert!(ConfigFile::parse("[limits]\naccept_conn_limit = -1.0\n")
+            .unwrap()
+            .resolve(false)
+            .is_err());
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub enum ShardMsg {
     /// A batch of records for clients owned by the receiving shard; see
     /// [`Batch`].
     Batch(Vec<u8>),
+    /// New access lists and limits (SIGHUP).
+    Reload(std::sync::Arc<crate::config::Policy>),
     /// Send Restarting to every client, close them and stop.
     Shutdown,
 }

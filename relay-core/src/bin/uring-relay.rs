@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    match run(cli) {
+    match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("uring-relay: {e}");
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+fn run(cli: &Cli) -> Result<(), String> {
     let file = match &cli.config_path {
         Some(p) => ConfigFile::load(p).map_err(|e| e.to_string())?,
         None => ConfigFile::default(),
@@ -66,7 +66,7 @@ fn run(cli: Cli) -> Result<(), String> {
     );
     for sig in signals.forever() {
         match sig {
-            SIGHUP => tracing::info!("SIGHUP: nothing to reload in this configuration"),
+            SIGHUP => reload(cli, &server),
             _ => {
                 tracing::info!("shutting down: telling clients to reconnect");
                 server.shutdown(Duration::from_secs(3));
@@ -76,4 +76,20 @@ fn run(cli: Cli) -> Result<(), String> {
     }
     // Exit without unwinding the shard runtimes (see shard::shard_main).
     std::process::exit(0)
+}
+
+/// SIGHUP: re-reads the config and applies access lists and limits; a bad
+/// file keeps the running policy. Listener addresses need a restart.
+fn reload(cli: &Cli, server: &Server) {
+    let Some(path) = &cli.config_path else {
+        tracing::info!("SIGHUP: no config file to reload");
+        return;
+    };
+    match ConfigFile::load(path).and_then(|f| f.resolve(cli.dev)) {
+        Ok(config) => {
+            server.reload(config.policy());
+            tracing::info!("SIGHUP: access lists and limits reloaded");
+        }
+        Err(e) => tracing::error!("SIGHUP: keeping the running config: {e}"),
+    }
 }

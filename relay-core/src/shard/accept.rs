@@ -14,6 +14,7 @@ use crate::http::{self, Outcome};
 use crate::proto::client_info::{self, ClientInfo};
 use crate::proto::reader::{FrameReader, Next};
 use crate::proto::{Frame, FrameType, Transport};
+use crate::ratelimit::TokenBucket;
 use crate::router::{Adopt, ShardMsg};
 
 /// Time allowed for each request head to arrive.
@@ -25,7 +26,26 @@ pub const CLIENT_INFO_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CLIENT_INFO: usize = 4096;
 
 pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
+    let mut limiter: Option<(TokenBucket, (f64, f64))> = None;
     loop {
+        // accept_conn_limit: pause accepting (the backlog holds the rest).
+        let limit = shard.policy.borrow().accept_limit;
+        match (limit, limiter.as_mut()) {
+            (None, _) => limiter = None,
+            (Some(l), Some((_, cur))) if *cur == l => {}
+            (Some(l), _) => {
+                let n = shard.router.shards() as f64;
+                limiter = Some((
+                    TokenBucket::new(l.0 / n, (l.1 / n).max(1.0), Instant::now()),
+                    l,
+                ));
+            }
+        }
+        if let Some((bucket, _)) = limiter.as_mut() {
+            while let Err(wait) = bucket.take(1.0, Instant::now()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
         match listener.accept().await {
             Ok((stream, _peer)) => {
                 if shard.shutting_down.get() {
@@ -128,10 +148,10 @@ async fn handshake(shard: &Shard, stream: &TcpStream) -> Result<Handshaken, Earl
         }
     };
     // Order as the reference: signature (done), access, then version.
-    let access = shard.access.borrow().clone();
-    let decision = match access.decide_local(&info.key) {
+    let policy = shard.policy.borrow().clone();
+    let decision = match policy.access.decide_local(&info.key) {
         Some(d) => d,
-        None => super::callout::ask(&access, &info.key).await,
+        None => super::callout::ask(&policy.access, &info.key).await,
     };
     if decision == Decision::Deny {
         shard.metrics.access_denied.inc();

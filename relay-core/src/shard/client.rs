@@ -11,6 +11,7 @@ use tokio_uring::net::TcpStream;
 use crate::metrics::ShardMetrics;
 use crate::proto::key::NodeKey;
 use crate::proto::{Frame, Transport, KEY_LEN, PER_CLIENT_QUEUE_DEPTH};
+use crate::ratelimit::{RxLimit, TokenBucket};
 
 /// Bytes a queue may hold, whatever the packet count (512 full-size
 /// packets would be 32 MiB).
@@ -49,6 +50,10 @@ pub struct Client {
     /// Destinations this client sent to (validated keys, PeerGone targets).
     pub sent_to: RefCell<HashSet<NodeKey>>,
     pub last_dst: Cell<Option<NodeKey>>,
+    /// Receive rate limit, when configured.
+    pub rx_bucket: RefCell<Option<TokenBucket>>,
+    /// Whether this connection was ever slowed (counted once).
+    pub rate_limited: Cell<bool>,
 }
 
 impl Client {
@@ -70,6 +75,18 @@ impl Client {
             ping_out: Cell::new(None),
             sent_to: RefCell::new(HashSet::new()),
             last_dst: Cell::new(None),
+            rx_bucket: RefCell::new(None),
+            rate_limited: Cell::new(false),
+        }
+    }
+
+    /// Sets, changes or removes the receive limit.
+    pub fn set_rx_limit(&self, limit: Option<RxLimit>) {
+        let mut b = self.rx_bucket.borrow_mut();
+        match (limit, b.as_mut()) {
+            (None, _) => *b = None,
+            (Some(l), Some(bucket)) => bucket.reconfigure(l.bytes_per_second, l.burst_bytes),
+            (Some(l), None) => *b = Some(l.bucket(Instant::now())),
         }
     }
 

@@ -2,7 +2,7 @@
 //! the writer (drain the whole queue into one write).
 
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio_uring::buf::BoundedBuf;
 
@@ -12,6 +12,7 @@ use crate::proto::client_info::MAGIC;
 use crate::proto::frame::{self, is_disco, Frame, FrameError};
 use crate::proto::key::{is_valid_point, read_key};
 use crate::proto::reader::{FrameReader, Next, ReadError};
+use crate::ratelimit::frame_cost;
 use crate::router::RecordKind;
 
 /// Read buffer of an idle connection; grows under load, shrinks back.
@@ -35,6 +36,8 @@ enum ConnError {
 
 enum Flow {
     Need(usize),
+    /// Over the receive limit: stop reading for this long.
+    Wait(Duration),
     Close,
 }
 
@@ -58,6 +61,13 @@ async fn read_loop(
     loop {
         let need = match process(shard, client, &mut buf, reader) {
             Ok(Flow::Need(n)) => n,
+            Ok(Flow::Wait(d)) => {
+                // Paused reads push back on the sender through TCP; nothing
+                // is dropped.
+                shard.flush_outboxes();
+                tokio::time::sleep(d).await;
+                continue;
+            }
             Ok(Flow::Close) => return CloseReason::Disconnected,
             Err(e) => {
                 tracing::debug!(client = %crate::proto::key::short_hex(&client.key), "closing: {e}");
@@ -112,6 +122,9 @@ fn process(
         if client.is_closed() {
             break Flow::Close;
         }
+        if let Some(wait) = rate_wait(shard, client) {
+            break Flow::Wait(wait);
+        }
         match reader.next(&mut buf[pos..])? {
             Next::Frame {
                 ty,
@@ -120,11 +133,13 @@ fn process(
                 consumed,
             } => {
                 handle_frame(shard, client, ty, &buf[pos + start..pos + end])?;
+                charge(client, end - start);
                 pos += consumed;
             }
             Next::Message { consumed } => {
                 let (ty, payload) = reader.message()?;
                 handle_frame(shard, client, ty, payload)?;
+                charge(client, payload.len());
                 reader.clear_message();
                 pos += consumed;
             }
@@ -135,6 +150,26 @@ fn process(
     };
     buf.drain(..pos);
     Ok(flow)
+}
+
+/// If the client is over its receive limit, how long to pause.
+fn rate_wait(shard: &Shard, client: &Client) -> Option<Duration> {
+    let wait = client
+        .rx_bucket
+        .borrow_mut()
+        .as_mut()?
+        .wait(Instant::now())?;
+    shard.metrics.frames_rx_ratelimited_total.inc();
+    if !client.rate_limited.replace(true) {
+        shard.metrics.conns_rx_ratelimited_total.inc();
+    }
+    Some(wait)
+}
+
+fn charge(client: &Client, payload_len: usize) {
+    if let Some(b) = client.rx_bucket.borrow_mut().as_mut() {
+        b.charge(frame_cost(payload_len), Instant::now());
+    }
 }
 
 fn handle_frame(shard: &Shard, client: &Client, ty: u8, payload: &[u8]) -> Result<(), ConnError> {

@@ -24,6 +24,7 @@ pub async fn run(shard: Rc<Shard>, mut rx: UnboundedReceiver<ShardMsg>) {
                     shard.deliver(kind, dst, src, packet);
                 }
             }
+            ShardMsg::Reload(p) => shard.reload(p),
             ShardMsg::Shutdown => {
                 shutdown(&shard).await;
                 return;

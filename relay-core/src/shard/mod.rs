@@ -18,8 +18,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::access::AccessConfig;
-use crate::config::Config;
+use crate::config::{Config, Policy};
 use crate::metrics::ShardMetrics;
 use crate::router::{Router, ShardMsg};
 use state::Shard;
@@ -47,7 +46,7 @@ impl Server {
         let local_addr = listeners[0].local_addr()?;
         let (router, inboxes) = Router::new(n);
         let metrics: Vec<Arc<ShardMetrics>> = (0..n).map(|_| Arc::default()).collect();
-        let access = Arc::new(config.access.clone());
+        let policy = Arc::new(config.policy());
         let (ready_tx, ready_rx) = mpsc::channel();
         let (done_tx, done) = mpsc::channel();
         for (id, (listener, inbox)) in listeners.into_iter().zip(inboxes).enumerate() {
@@ -57,7 +56,7 @@ impl Server {
                 inbox,
                 router: router.clone(),
                 metrics: metrics[id].clone(),
-                access: access.clone(),
+                policy: policy.clone(),
                 ready: ready_tx.clone(),
                 done: done_tx.clone(),
             };
@@ -89,6 +88,14 @@ impl Server {
         self.metrics.clone()
     }
 
+    /// Replaces access lists and limits on every shard; connections stay.
+    pub fn reload(&self, policy: Policy) {
+        let policy = Arc::new(policy);
+        for s in 0..self.router.shards() {
+            self.router.send(s, ShardMsg::Reload(policy.clone()));
+        }
+    }
+
     /// Sends Restarting to every client, closes them and stops accepting;
     /// returns when all shards are done or `timeout` passed.
     pub fn shutdown(&self, timeout: Duration) {
@@ -111,7 +118,7 @@ struct ShardCtx {
     inbox: UnboundedReceiver<ShardMsg>,
     router: Router,
     metrics: Arc<ShardMetrics>,
-    access: Arc<AccessConfig>,
+    policy: Arc<Policy>,
     ready: mpsc::Sender<std::io::Result<()>>,
     done: mpsc::Sender<usize>,
 }
@@ -154,12 +161,12 @@ fn shard_main(ctx: ShardCtx) {
         inbox,
         router,
         metrics,
-        access,
+        policy,
         ready,
         done,
     } = ctx;
     rt.block_on(async move {
-        let shard = Rc::new(Shard::new(id, router, metrics, access));
+        let shard = Rc::new(Shard::new(id, router, metrics, policy));
         let listener = tokio_uring::net::TcpListener::from_std(listener);
         let listen_fd = listener.as_raw_fd();
         tokio_uring::spawn(accept::accept_loop(shard.clone(), listener));

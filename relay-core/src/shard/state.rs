@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio_uring::net::TcpStream;
 
 use super::client::{Client, CloseReason};
-use crate::access::AccessConfig;
+use crate::config::Policy;
 use crate::metrics::ShardMetrics;
 use crate::proto::key::NodeKey;
 use crate::proto::reader::FrameReader;
@@ -20,7 +20,7 @@ pub struct Shard {
     pub id: usize,
     pub router: Router,
     pub metrics: Arc<ShardMetrics>,
-    pub access: RefCell<Arc<AccessConfig>>,
+    pub policy: RefCell<Arc<Policy>>,
     pub clients: RefCell<HashMap<NodeKey, Rc<Client>>>,
     outboxes: RefCell<Vec<Vec<u8>>>,
     next_id: Cell<u64>,
@@ -28,18 +28,13 @@ pub struct Shard {
 }
 
 impl Shard {
-    pub fn new(
-        id: usize,
-        router: Router,
-        metrics: Arc<ShardMetrics>,
-        access: Arc<AccessConfig>,
-    ) -> Self {
+    pub fn new(id: usize, router: Router, metrics: Arc<ShardMetrics>, policy: Arc<Policy>) -> Self {
         let n = router.shards();
         Self {
             id,
             router,
             metrics,
-            access: RefCell::new(access),
+            policy: RefCell::new(policy),
             clients: RefCell::new(HashMap::new()),
             outboxes: RefCell::new(vec![Vec::new(); n]),
             next_id: Cell::new(0),
@@ -65,6 +60,9 @@ impl Shard {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let client = Rc::new(Client::new(id, key, transport, stream));
+        if let Some(limit) = self.policy.borrow().rx_limit {
+            client.set_rx_limit(Some(limit));
+        }
         let old = self.clients.borrow_mut().insert(key, client.clone());
         if let Some(old) = old {
             old.close(CloseReason::Replaced, &self.metrics);
@@ -74,6 +72,15 @@ impl Shard {
         self.metrics.unique_client_keys.inc();
         self.update_client_gauge();
         tokio_uring::spawn(super::conn::run(self.clone(), client, leftover, reader));
+    }
+
+    /// Applies a reloaded policy; connected clients keep their connection
+    /// and get the new receive limit.
+    pub fn reload(&self, policy: Arc<Policy>) {
+        for c in self.clients.borrow().values() {
+            c.set_rx_limit(policy.rx_limit);
+        }
+        *self.policy.borrow_mut() = policy;
     }
 
     /// Removes the client unless a newer connection took its key, and tells
