@@ -9,6 +9,7 @@ pub mod http;
 pub mod metrics;
 pub mod metrics_http;
 pub mod proto;
+pub mod queue;
 pub mod ratelimit;
 pub mod router;
 pub mod shard;

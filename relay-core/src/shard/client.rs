@@ -10,12 +10,10 @@ use tokio_uring::net::TcpStream;
 
 use crate::metrics::ShardMetrics;
 use crate::proto::key::NodeKey;
-use crate::proto::{Frame, Transport, KEY_LEN, PER_CLIENT_QUEUE_DEPTH};
+use crate::proto::{Frame, Transport, KEY_LEN};
+use crate::queue::{Pushed, SendQueue};
 use crate::ratelimit::{RxLimit, TokenBucket};
 
-/// Bytes a queue may hold, whatever the packet count (512 full-size
-/// packets would be 32 MiB).
-pub const MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
 /// Distinct destinations remembered per client for PeerGone.
 pub const MAX_SENT_TO: usize = 4096;
 
@@ -35,10 +33,8 @@ pub enum CloseReason {
 pub struct Client {
     pub id: u64,
     pub key: NodeKey,
-    pub transport: Transport,
     pub stream: TcpStream,
-    out: RefCell<Vec<u8>>,
-    queued_packets: Cell<usize>,
+    queue: RefCell<SendQueue>,
     wake: Notify,
     closed: Cell<Option<CloseReason>>,
     /// Set while a write is in flight, to detect stalls.
@@ -63,10 +59,8 @@ impl Client {
         Self {
             id,
             key,
-            transport,
             stream,
-            out: RefCell::new(Vec::new()),
-            queued_packets: Cell::new(0),
+            queue: RefCell::new(SendQueue::new(transport)),
             wake: Notify::new(),
             closed: Cell::new(None),
             write_since: Cell::new(None),
@@ -104,58 +98,40 @@ impl Client {
             m.dropped_on_close.inc();
             return false;
         }
-        let mut out = self.out.borrow_mut();
-        if self.queued_packets.get() >= PER_CLIENT_QUEUE_DEPTH
-            || out.len() + packet.len() > MAX_QUEUED_BYTES
-        {
+        let pushed = self.queue.borrow_mut().push_packet(src, packet);
+        if pushed == Pushed::Full {
             m.dropped_queue_full.inc();
             return false;
         }
-        let was_empty = out.is_empty();
-        self.transport.write_recv_header(&mut out, packet.len());
-        out.extend_from_slice(src);
-        out.extend_from_slice(packet);
-        self.queued_packets.set(self.queued_packets.get() + 1);
         m.queued_packets.inc();
         m.send_packets_sent.inc();
         m.bytes_sent.add((KEY_LEN + packet.len()) as u64);
-        drop(out);
-        if was_empty {
+        if pushed == Pushed::First {
             self.wake.notify_one();
         }
         true
     }
 
     /// Queues a control frame (Pong, Ping, PeerGone, Health, Restarting).
-    /// Bounded by bytes only: a client that floods pings but never reads
-    /// stops getting pongs rather than growing memory.
     pub fn enqueue_frame(&self, frame: &Frame<'_>) -> bool {
         if self.is_closed() {
             return false;
         }
-        let mut out = self.out.borrow_mut();
-        if out.len() + frame.payload_len() > MAX_QUEUED_BYTES {
-            return false;
-        }
-        let was_empty = out.is_empty();
-        self.transport.encode(&mut out, frame);
-        drop(out);
-        if was_empty {
+        let pushed = self.queue.borrow_mut().push_frame(frame);
+        if pushed == Pushed::First {
             self.wake.notify_one();
         }
-        true
+        pushed != Pushed::Full
     }
 
     /// Takes everything queued, leaving `spare` (emptied) in its place.
     /// Returns the bytes and how many packets they hold.
-    pub fn take_queued(&self, mut spare: Vec<u8>) -> (Vec<u8>, usize) {
-        spare.clear();
-        let bytes = self.out.replace(spare);
-        (bytes, self.queued_packets.replace(0))
+    pub fn take_queued(&self, spare: Vec<u8>) -> (Vec<u8>, usize) {
+        self.queue.borrow_mut().take(spare)
     }
 
     pub fn has_queued(&self) -> bool {
-        !self.out.borrow().is_empty()
+        !self.queue.borrow().is_empty()
     }
 
     /// Waits until something is queued or the client is closed.
@@ -171,10 +147,9 @@ impl Client {
             return false;
         }
         self.closed.set(Some(reason));
-        let lost = self.queued_packets.replace(0);
-        m.queued_packets.sub(lost as u64);
-        m.dropped_on_close.add(lost as u64);
-        self.out.replace(Vec::new());
+        let lost = self.queue.borrow_mut().clear() as u64;
+        m.queued_packets.sub(lost);
+        m.dropped_on_close.add(lost);
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
         self.wake.notify_one();
         true
