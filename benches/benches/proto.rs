@@ -1,11 +1,9 @@
 //! Pure hot-path pieces: frame decode/encode, websocket unmasking,
 //! ClientInfo verification, owner lookup plus enqueue.
 
-use std::collections::HashMap;
-
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ed25519_dalek::SigningKey;
-use relay_core::proto::key::NodeKey;
+use relay_core::proto::key::{KeyMap, NodeKey};
 use relay_core::proto::ws::{self, Role, WsDecoder};
 use relay_core::proto::{client_info, frame, stream, Frame, Transport};
 use relay_core::queue::{Pushed, SendQueue};
@@ -94,7 +92,7 @@ fn handshake(c: &mut Criterion) {
 
 fn owner_and_enqueue(c: &mut Criterion) {
     let keys: Vec<NodeKey> = (0..10_000).map(|_| rand::random()).collect();
-    let mut map: HashMap<NodeKey, SendQueue> = keys
+    let mut map: KeyMap<SendQueue> = keys
         .iter()
         .map(|k| (*k, SendQueue::new(Transport::Derp)))
         .collect();

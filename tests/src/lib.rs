@@ -1,1 +1,45 @@
+//! Test support for the uring-relay conformance / end-to-end suite.
+//!
+//! * [`relay`]: start a relay binary (uring-relay or the reference iroh-relay
+//!   0.35, chosen by `RELAY_BIN` / `RELAY_FLAVOR`) as a child process.
+//! * [`wire`]: hand-built frames and ClientInfo (PROTOCOL.md 3, 4).
+//! * [`http`]: a raw HTTP/1.1 client.
+//! * [`raw`]: raw relay connections with 5-byte framing.
+//! * [`ws`]: a raw WebSocket client for the WS relay path.
+//! * [`client`]: the real iroh-relay 0.35 client, time-bounded.
+//!
+//! Against uring-relay (`target/<profile>/uring-relay`, built once if missing;
+//! rebuild it yourself after changing relay-core):
+//! `cargo build -p relay-core --bin uring-relay && cargo test -p tests`
+//!
+//! Against the reference (installed by `scripts/install-reference-relay.sh`):
+//! `RELAY_BIN=$PWD/.cache/iroh-relay-0.35/bin/iroh-relay RELAY_FLAVOR=reference cargo test -p tests`
+//! Tests of behaviour the reference lacks print `<test>: SKIP (reference lacks ...)`.
 
+pub mod client;
+pub mod http;
+pub mod raw;
+pub mod relay;
+pub mod wire;
+pub mod ws;
+
+pub use relay::{flavor, skip_on_reference, Flavor, RelayOptions, RelayProcess};
+
+use std::{future::Future, time::Duration};
+
+/// Runs `fut` with an overall time bound; panics (failing the test) on timeout.
+pub async fn bounded<T>(limit: Duration, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("test did not finish within {limit:?}"),
+    }
+}
+
+/// Starts a relay with `shards` shards, panicking (failing the test) if it
+/// does not come up.
+pub fn start_relay(shards: usize) -> RelayProcess {
+    match RelayProcess::start(shards) {
+        Ok(r) => r,
+        Err(e) => panic!("starting relay: {e:#}"),
+    }
+}

@@ -10,7 +10,7 @@
 //! behaviour it lacks are skipped (see [`skip_on_reference`]).
 
 use std::{
-    io::Read,
+    io::{Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -50,7 +50,10 @@ pub fn flavor() -> Flavor {
 /// server, which lacks `what`. Use as `if skip_on_reference("PeerGone") { return; }`.
 pub fn skip_on_reference(what: &str) -> bool {
     if flavor() == Flavor::Reference {
-        println!("SKIP (reference lacks {what})");
+        // Written to the real stderr (not print!) so libtest's output capture
+        // does not hide it; libtest names the thread after the test.
+        let test = std::thread::current().name().unwrap_or("?").to_owned();
+        let _ = writeln!(std::io::stderr(), "{test}: SKIP (reference lacks {what})");
         true
     } else {
         false
@@ -280,7 +283,14 @@ fn write_config(addr: SocketAddr, opts: &RelayOptions) -> Result<PathBuf> {
 /// (built once if missing).
 pub fn relay_binary() -> Result<PathBuf> {
     if let Some(bin) = std::env::var_os("RELAY_BIN") {
-        let bin = PathBuf::from(bin);
+        let mut bin = PathBuf::from(bin);
+        // Test executables run in the package dir; also accept a path relative
+        // to the workspace root, where the commands are usually typed.
+        if bin.is_relative() && !bin.is_file() {
+            if let Some(root) = Path::new(env!("CARGO_MANIFEST_DIR")).parent() {
+                bin = root.join(bin);
+            }
+        }
         if !bin.is_file() {
             bail!("RELAY_BIN={} is not a file", bin.display());
         }
@@ -328,7 +338,9 @@ fn locate_or_build_uring_relay() -> Result<PathBuf> {
         }
     }
     eprintln!("building uring-relay: {cmd:?}");
-    let status = cmd.status().context("running cargo build for uring-relay")?;
+    let status = cmd
+        .status()
+        .context("running cargo build for uring-relay")?;
     if !status.success() {
         bail!("building uring-relay failed: {status}");
     }

@@ -5,6 +5,13 @@ use super::KEY_LEN;
 /// A node's public key exactly as received (compressed Edwards y).
 pub type NodeKey = [u8; KEY_LEN];
 
+/// Maps keyed by node key. foldhash is seeded per process, so clients
+/// cannot choose keys that collide, and it is several times cheaper than
+/// SipHash on 32-byte keys.
+pub type KeyMap<V> = std::collections::HashMap<NodeKey, V, foldhash::fast::RandomState>;
+/// Sets of node keys, hashed like [`KeyMap`].
+pub type KeySet = std::collections::HashSet<NodeKey, foldhash::fast::RandomState>;
+
 /// Whether 32 bytes decompress to an ed25519 point, as the 0.35 protocol
 /// requires of every key field. Costs a point decompression (~4 us).
 pub fn is_valid_point(key: &NodeKey) -> bool {

@@ -2,14 +2,13 @@
 //! queue (already-encoded frames, written in one go) and its liveness state.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio_uring::net::TcpStream;
 
 use crate::metrics::ShardMetrics;
-use crate::proto::key::NodeKey;
+use crate::proto::key::{KeySet, NodeKey};
 use crate::proto::{Frame, Transport, KEY_LEN};
 use crate::queue::{Pushed, SendQueue};
 use crate::ratelimit::{RxLimit, TokenBucket};
@@ -44,7 +43,7 @@ pub struct Client {
     /// Outstanding server ping: data and when it was sent.
     pub ping_out: Cell<Option<([u8; 8], Instant)>>,
     /// Destinations this client sent to (validated keys, PeerGone targets).
-    pub sent_to: RefCell<HashSet<NodeKey>>,
+    pub sent_to: RefCell<KeySet>,
     pub last_dst: Cell<Option<NodeKey>>,
     /// Receive rate limit, when configured.
     pub rx_bucket: RefCell<Option<TokenBucket>>,
@@ -67,7 +66,7 @@ impl Client {
             last_recv: Cell::new(Instant::now()),
             ping_interval: Duration::from_secs(15 + jitter),
             ping_out: Cell::new(None),
-            sent_to: RefCell::new(HashSet::new()),
+            sent_to: RefCell::new(KeySet::default()),
             last_dst: Cell::new(None),
             rx_bucket: RefCell::new(None),
             rate_limited: Cell::new(false),

@@ -2,7 +2,6 @@
 //! counters. Only the shard's thread touches it.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -11,7 +10,7 @@ use tokio_uring::net::TcpStream;
 use super::client::{Client, CloseReason};
 use crate::config::Policy;
 use crate::metrics::ShardMetrics;
-use crate::proto::key::NodeKey;
+use crate::proto::key::{KeyMap, NodeKey};
 use crate::proto::reader::FrameReader;
 use crate::proto::{Frame, Transport};
 use crate::router::{Batch, RecordKind, Router, ShardMsg};
@@ -21,7 +20,7 @@ pub struct Shard {
     pub router: Router,
     pub metrics: Arc<ShardMetrics>,
     pub policy: RefCell<Arc<Policy>>,
-    pub clients: RefCell<HashMap<NodeKey, Rc<Client>>>,
+    pub clients: RefCell<KeyMap<Rc<Client>>>,
     outboxes: RefCell<Vec<Vec<u8>>>,
     next_id: Cell<u64>,
     pub shutting_down: Cell<bool>,
@@ -35,7 +34,7 @@ impl Shard {
             router,
             metrics,
             policy: RefCell::new(policy),
-            clients: RefCell::new(HashMap::new()),
+            clients: RefCell::new(KeyMap::default()),
             outboxes: RefCell::new(vec![Vec::new(); n]),
             next_id: Cell::new(0),
             shutting_down: Cell::new(false),

@@ -1,0 +1,132 @@
+//! Command-line interface.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+/// Publishes the iroh relay URL (and other server entries) to Delta Chat
+/// clients through IMAP METADATA (RFC 5464).
+#[derive(Debug, Parser)]
+#[command(name = "imap-meta", version, about)]
+pub struct Cli {
+    /// TOML configuration file. Command-line flags override its values.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub mode: Mode,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Mode {
+    /// Minimal standalone IMAP server that answers METADATA, for development
+    /// and tests (default listen address 127.0.0.1:1143).
+    Serve(ServeArgs),
+    /// Transparent proxy that adds METADATA in front of an existing IMAP server.
+    Proxy(ProxyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:1143].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// File with `user:password` lines. Without it any login is accepted.
+    #[arg(long, value_name = "FILE")]
+    pub users: Option<PathBuf>,
+    #[command(flatten)]
+    pub entries: EntryArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Address to listen on [default: 127.0.0.1:1143].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// The IMAP server to forward to.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub upstream: Option<String>,
+    /// Connect to the upstream with implicit TLS (e.g. port 993).
+    #[arg(long)]
+    pub upstream_tls: bool,
+    /// PEM file with CA certificates that sign the upstream's certificate
+    /// [default: the Mozilla root store].
+    #[arg(long, value_name = "FILE")]
+    pub upstream_ca: Option<PathBuf>,
+    /// Name to verify the upstream certificate against [default: the host of --upstream].
+    #[arg(long, value_name = "NAME")]
+    pub upstream_server_name: Option<String>,
+    /// Do not verify the upstream certificate (only for a trusted local network).
+    #[arg(long)]
+    pub upstream_tls_insecure: bool,
+    /// PEM certificate chain for TLS towards clients.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS towards clients.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// How clients start TLS when a certificate is configured [default: implicit].
+    #[arg(long, value_enum)]
+    pub tls_mode: Option<TlsMode>,
+    #[command(flatten)]
+    pub entries: EntryArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// TLS towards clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// TLS from the first byte (port 993 style).
+    Implicit,
+    /// Plain connection upgraded by the STARTTLS command (port 143 style);
+    /// LOGIN and AUTHENTICATE are refused before the upgrade.
+    Starttls,
+}
+
+/// Server entries.
+#[derive(Debug, Args, Default)]
+pub struct EntryArgs {
+    /// iroh relay URL published as /shared/vendor/deltachat/irohrelay (required).
+    #[arg(long, value_name = "URL")]
+    pub relay_url: Option<String>,
+    /// Text published as /shared/comment.
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+    /// URI published as /shared/admin, e.g. mailto:admin@example.org.
+    #[arg(long, value_name = "URI")]
+    pub admin: Option<String>,
+    /// host:port:expiry:password published as /shared/vendor/deltachat/turn.
+    #[arg(long, value_name = "VALUE")]
+    pub turn: Option<String>,
+    /// Number published as /shared/vendor/deltachat/maxsmtprecipients.
+    #[arg(long, value_name = "N")]
+    pub max_smtp_recipients: Option<u32>,
+    /// Single-line JSON published as /shared/vendor/deltachat/appversions.
+    #[arg(long, value_name = "JSON")]
+    pub app_versions: Option<String>,
+}
+
+/// Input limits.
+#[derive(Debug, Args, Default)]
+pub struct LimitArgs {
+    /// Close connections whose client sends nothing for this many seconds [default: 1800].
+    #[arg(long, value_name = "SECS")]
+    pub idle_timeout: Option<u64>,
+    /// Longest accepted command line in bytes [default: serve 8192, proxy 65536].
+    #[arg(long, value_name = "BYTES")]
+    pub max_line: Option<usize>,
+    /// Largest accepted literal in bytes [default: serve 65536, proxy 1073741824].
+    #[arg(long, value_name = "BYTES")]
+    pub max_literal: Option<u64>,
+    /// Most entries in one GETMETADATA/SETMETADATA [default: 64].
+    #[arg(long, value_name = "N")]
+    pub max_entries: Option<usize>,
+    /// Most simultaneous client connections [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+}
