@@ -99,7 +99,6 @@ fn owner_and_enqueue(c: &mut Criterion) {
     let src = [1u8; 32];
     let packet = vec![0u8; 1200];
     let mut i = 0usize;
-    let mut spare = Vec::new();
     c.bench_function("owner_lookup_enqueue_take_1200B_10k_clients", |b| {
         b.iter(|| {
             let dst = &keys[i % keys.len()];
@@ -108,8 +107,8 @@ fn owner_and_enqueue(c: &mut Criterion) {
             if let Some(q) = map.get_mut(dst) {
                 black_box(q.push_packet(&src, &packet) == Pushed::First);
                 // The writer drains it, handing its buffer back.
-                let (bytes, _) = q.take(std::mem::take(&mut spare));
-                spare = bytes;
+                let (bytes, _) = q.take();
+                q.install(bytes);
             }
         })
     });

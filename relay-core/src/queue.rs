@@ -2,7 +2,7 @@
 //! appended back to back so the writer drains them in one write.
 
 use crate::proto::key::NodeKey;
-use crate::proto::{Frame, Transport, PER_CLIENT_QUEUE_DEPTH};
+use crate::proto::{Frame, Transport, HEADER_LEN, KEY_LEN, PER_CLIENT_QUEUE_DEPTH};
 
 /// Bytes a queue may hold, whatever the packet count (512 full-size
 /// packets would be 32 MiB).
@@ -17,6 +17,15 @@ pub enum Pushed {
     Behind,
     /// Not queued: the queue is full.
     Full,
+}
+
+/// Largest RecvPacket header on either transport (websocket: 10 + type).
+const fn ws_or_stream_overhead() -> usize {
+    if HEADER_LEN > 11 {
+        HEADER_LEN
+    } else {
+        11
+    }
 }
 
 #[derive(Debug)]
@@ -45,6 +54,8 @@ impl SendQueue {
             return Pushed::Full;
         }
         let first = self.bytes.is_empty();
+        self.bytes
+            .reserve(ws_or_stream_overhead() + KEY_LEN + packet.len());
         self.transport
             .write_recv_header(&mut self.bytes, packet.len());
         self.bytes.extend_from_slice(src);
@@ -72,12 +83,27 @@ impl SendQueue {
         }
     }
 
-    /// Takes everything queued, leaving `spare` (emptied) in its place;
+    /// Takes everything queued, leaving the queue without a buffer;
     /// returns the bytes and the number of packets among them.
-    pub fn take(&mut self, mut spare: Vec<u8>) -> (Vec<u8>, usize) {
-        spare.clear();
-        let bytes = std::mem::replace(&mut self.bytes, spare);
-        (bytes, std::mem::take(&mut self.packets))
+    pub fn take(&mut self) -> (Vec<u8>, usize) {
+        (
+            std::mem::take(&mut self.bytes),
+            std::mem::take(&mut self.packets),
+        )
+    }
+
+    /// Whether the queue holds no buffer (give it one before pushing, so
+    /// it does not grow from nothing).
+    pub fn needs_buffer(&self) -> bool {
+        self.bytes.capacity() == 0
+    }
+
+    /// Installs an empty buffer with spare capacity.
+    pub fn install(&mut self, mut buf: Vec<u8>) {
+        if self.bytes.capacity() == 0 {
+            buf.clear();
+            self.bytes = buf;
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -102,7 +128,7 @@ mod tests {
         let mut q = SendQueue::new(Transport::Derp);
         assert_eq!(q.push_packet(&[1; 32], b"ab"), Pushed::First);
         assert_eq!(q.push_frame(&Frame::Pong([2; 8])), Pushed::Behind);
-        let (bytes, n) = q.take(Vec::new());
+        let (bytes, n) = q.take();
         assert_eq!(n, 1);
         assert!(q.is_empty());
         let f = next_frame(&bytes).unwrap().unwrap();
@@ -115,6 +141,19 @@ mod tests {
         );
         let g = next_frame(&bytes[f.end..]).unwrap().unwrap();
         assert_eq!(g.ty, 13);
+    }
+
+    #[test]
+    fn installed_buffers_are_used_once_empty() {
+        let mut q = SendQueue::new(Transport::Derp);
+        assert!(q.needs_buffer());
+        q.install(Vec::with_capacity(4096));
+        assert!(!q.needs_buffer());
+        q.push_packet(&[1; 32], b"x");
+        q.install(Vec::with_capacity(9999));
+        let (bytes, _) = q.take();
+        assert_eq!(bytes.capacity(), 4096);
+        assert!(q.needs_buffer());
     }
 
     #[test]
@@ -132,7 +171,7 @@ mod tests {
         while q.push_packet(&[1; 32], &big) != Pushed::Full {
             pushed += 1;
         }
-        let (bytes, n) = q.take(Vec::new());
+        let (bytes, n) = q.take();
         assert_eq!(n, pushed);
         assert!(pushed < PER_CLIENT_QUEUE_DEPTH);
         assert!(

@@ -4,9 +4,12 @@
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
+use std::rc::Rc;
+
 use tokio::sync::Notify;
 use tokio_uring::net::TcpStream;
 
+use super::pool::BufPool;
 use crate::metrics::ShardMetrics;
 use crate::proto::key::{KeySet, NodeKey};
 use crate::proto::{Frame, Transport, KEY_LEN};
@@ -34,6 +37,7 @@ pub struct Client {
     pub key: NodeKey,
     pub stream: TcpStream,
     queue: RefCell<SendQueue>,
+    pool: Rc<BufPool>,
     wake: Notify,
     closed: Cell<Option<CloseReason>>,
     /// Set while a write is in flight, to detect stalls.
@@ -52,7 +56,13 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(id: u64, key: NodeKey, transport: Transport, stream: TcpStream) -> Self {
+    pub fn new(
+        id: u64,
+        key: NodeKey,
+        transport: Transport,
+        stream: TcpStream,
+        pool: Rc<BufPool>,
+    ) -> Self {
         // 15 s + 1..=5 s, chosen once per connection (PROTOCOL.md 5.3).
         let jitter = 1 + rand::random::<u64>() % 5;
         Self {
@@ -60,6 +70,7 @@ impl Client {
             key,
             stream,
             queue: RefCell::new(SendQueue::new(transport)),
+            pool,
             wake: Notify::new(),
             closed: Cell::new(None),
             write_since: Cell::new(None),
@@ -97,7 +108,12 @@ impl Client {
             m.dropped_on_close.inc();
             return false;
         }
-        let pushed = self.queue.borrow_mut().push_packet(src, packet);
+        let mut queue = self.queue.borrow_mut();
+        if queue.needs_buffer() {
+            queue.install(self.pool.get());
+        }
+        let pushed = queue.push_packet(src, packet);
+        drop(queue);
         if pushed == Pushed::Full {
             m.dropped_queue_full.inc();
             return false;
@@ -116,17 +132,26 @@ impl Client {
         if self.is_closed() {
             return false;
         }
-        let pushed = self.queue.borrow_mut().push_frame(frame);
+        let mut queue = self.queue.borrow_mut();
+        if queue.needs_buffer() {
+            queue.install(self.pool.get());
+        }
+        let pushed = queue.push_frame(frame);
+        drop(queue);
         if pushed == Pushed::First {
             self.wake.notify_one();
         }
         pushed != Pushed::Full
     }
 
-    /// Takes everything queued, leaving `spare` (emptied) in its place.
-    /// Returns the bytes and how many packets they hold.
-    pub fn take_queued(&self, spare: Vec<u8>) -> (Vec<u8>, usize) {
-        self.queue.borrow_mut().take(spare)
+    /// Takes everything queued: the bytes and how many packets they hold.
+    /// Hand the buffer back with [`Client::recycle`] after writing it.
+    pub fn take_queued(&self) -> (Vec<u8>, usize) {
+        self.queue.borrow_mut().take()
+    }
+
+    pub fn recycle(&self, buf: Vec<u8>) {
+        self.pool.put(buf);
     }
 
     pub fn has_queued(&self) -> bool {

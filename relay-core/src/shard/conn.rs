@@ -17,10 +17,10 @@ use crate::router::RecordKind;
 
 /// Read buffer of an idle connection; grows under load, shrinks back.
 pub const SMALL_BUF: usize = 2048;
+/// Consecutive small reads after which a grown read buffer is shrunk.
+const SHRINK_AFTER: u32 = 8;
 /// Largest read issued when the buffer is not holding a bigger frame.
 const MAX_READ: usize = 64 * 1024;
-/// Writer buffers above this are freed after use rather than kept.
-const KEEP_WRITE_BUF: usize = 16 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 enum ConnError {
@@ -58,6 +58,7 @@ async fn read_loop(
     reader: &mut FrameReader,
 ) -> CloseReason {
     let mut next_read = SMALL_BUF;
+    let mut small_reads = 0u32;
     loop {
         let need = match process(shard, client, &mut buf, reader) {
             Ok(Flow::Need(n)) => n,
@@ -91,21 +92,24 @@ async fn read_loop(
             Ok(0) | Err(_) => return client.close_reason().unwrap_or(CloseReason::Disconnected),
             Ok(n) => {
                 client.last_recv.set(Instant::now());
-                next_read = if n == spare {
-                    (next_read * 2).min(MAX_READ)
-                } else if n < SMALL_BUF / 2 {
-                    SMALL_BUF
+                if n == spare {
+                    next_read = (next_read * 2).min(MAX_READ);
+                }
+                small_reads = if n < SMALL_BUF / 2 {
+                    small_reads + 1
                 } else {
-                    next_read
+                    0
                 };
             }
         }
-        // Idle again: give a large buffer back.
-        if buf.capacity() > SMALL_BUF * 2 && next_read == SMALL_BUF && buf.len() < SMALL_BUF {
-            // Keep any partial frame.
+        // Quiet for a while: give a large buffer back, keeping any partial
+        // frame. Waiting for several small reads avoids shrinking and
+        // regrowing under bursty load.
+        if small_reads >= SHRINK_AFTER && buf.capacity() > SMALL_BUF * 2 && buf.len() < SMALL_BUF {
             let mut small = Vec::with_capacity(SMALL_BUF);
             small.extend_from_slice(&buf);
             buf = small;
+            next_read = SMALL_BUF;
         }
     }
 }
@@ -223,14 +227,13 @@ fn handle_frame(shard: &Shard, client: &Client, ty: u8, payload: &[u8]) -> Resul
 /// Writes whatever is queued in one write, then waits for more.
 async fn write_loop(shard: Rc<Shard>, client: Rc<Client>) {
     let m = &shard.metrics;
-    let mut spare = Vec::new();
     loop {
         if client.is_closed() {
             return;
         }
-        let (bytes, packets) = client.take_queued(spare);
+        let (bytes, packets) = client.take_queued();
         if bytes.is_empty() {
-            spare = bytes;
+            client.recycle(bytes);
             client.wait_for_queued().await;
             continue;
         }
@@ -243,10 +246,6 @@ async fn write_loop(shard: Rc<Shard>, client: Rc<Client>) {
             client.close(CloseReason::Disconnected, m);
             return;
         }
-        spare = if bytes.capacity() > KEEP_WRITE_BUF {
-            Vec::new()
-        } else {
-            bytes
-        };
+        client.recycle(bytes);
     }
 }

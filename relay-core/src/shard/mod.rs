@@ -7,6 +7,7 @@ mod client;
 mod conn;
 mod inbox;
 mod listener;
+mod pool;
 mod state;
 mod sweeper;
 

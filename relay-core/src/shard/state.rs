@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio_uring::net::TcpStream;
 
 use super::client::{Client, CloseReason};
+use super::pool::BufPool;
 use crate::config::Policy;
 use crate::metrics::ShardMetrics;
 use crate::proto::key::{KeyMap, NodeKey};
@@ -24,6 +25,7 @@ pub struct Shard {
     outboxes: RefCell<Vec<Vec<u8>>>,
     next_id: Cell<u64>,
     pub shutting_down: Cell<bool>,
+    pub pool: Rc<BufPool>,
 }
 
 impl Shard {
@@ -38,6 +40,7 @@ impl Shard {
             outboxes: RefCell::new(vec![Vec::new(); n]),
             next_id: Cell::new(0),
             shutting_down: Cell::new(false),
+            pool: Rc::new(BufPool::default()),
         }
     }
 
@@ -58,7 +61,7 @@ impl Shard {
         }
         let id = self.next_id.get();
         self.next_id.set(id + 1);
-        let client = Rc::new(Client::new(id, key, transport, stream));
+        let client = Rc::new(Client::new(id, key, transport, stream, self.pool.clone()));
         if let Some(limit) = self.policy.borrow().rx_limit {
             client.set_rx_limit(Some(limit));
         }

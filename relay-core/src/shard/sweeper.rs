@@ -13,16 +13,21 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// A server ping unanswered this long disconnects the client.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
 const TICK: Duration = Duration::from_millis(500);
+/// Write buffers unused for this many ticks are freed.
+const TRIM_EVERY: u64 = 4;
 
 pub async fn run(shard: Rc<Shard>) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
+    for n in 0u64.. {
         tick.tick().await;
         if shard.shutting_down.get() {
             return;
         }
         sweep(&shard, Instant::now());
+        if n % TRIM_EVERY == 0 {
+            shard.pool.trim();
+        }
     }
 }
 
