@@ -34,6 +34,21 @@ pub enum ReadError {
     Ws(#[from] WsError),
 }
 
+/// What [`FrameReader::next_with`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step<R> {
+    /// A frame was handed to the callback, which returned `out`.
+    Frame {
+        out: R,
+        consumed: usize,
+    },
+    Skip {
+        consumed: usize,
+    },
+    Close,
+    Need(usize),
+}
+
 /// Frame extraction state for one connection.
 #[derive(Debug)]
 pub enum FrameReader {
@@ -86,6 +101,35 @@ impl FrameReader {
                 },
             }),
         }
+    }
+
+    /// Finds the next frame and hands `(type, payload)` to `f`, whether it
+    /// sat in `buf` or was reassembled from websocket fragments.
+    pub fn next_with<R>(
+        &mut self,
+        buf: &mut [u8],
+        f: impl FnOnce(u8, &[u8]) -> R,
+    ) -> Result<Step<R>, ReadError> {
+        Ok(match self.next(buf)? {
+            Next::Frame {
+                ty,
+                start,
+                end,
+                consumed,
+            } => Step::Frame {
+                out: f(ty, &buf[start..end]),
+                consumed,
+            },
+            Next::Message { consumed } => {
+                let (ty, payload) = self.message()?;
+                let out = f(ty, payload);
+                self.clear_message();
+                Step::Frame { out, consumed }
+            }
+            Next::Skip { consumed } => Step::Skip { consumed },
+            Next::Close => Step::Close,
+            Next::Need(n) => Step::Need(n),
+        })
     }
 
     /// The reassembled message after [`Next::Message`], as (type, payload).

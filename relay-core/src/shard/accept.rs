@@ -12,7 +12,7 @@ use super::state::Shard;
 use crate::access::Decision;
 use crate::http::{self, Outcome};
 use crate::proto::client_info::{self, ClientInfo};
-use crate::proto::reader::{FrameReader, Next};
+use crate::proto::reader::{FrameReader, Step};
 use crate::proto::{Frame, FrameType, Transport};
 use crate::ratelimit::TokenBucket;
 use crate::router::{Adopt, ShardMsg};
@@ -112,37 +112,23 @@ async fn handshake(shard: &Shard, stream: &TcpStream) -> Result<Handshaken, Earl
     let deadline = Instant::now() + CLIENT_INFO_TIMEOUT;
     let mut reader = FrameReader::server(transport);
     let info = loop {
-        match reader
-            .next(&mut buf)
-            .map_err(|e| Early::Handshake(e.to_string()))?
-        {
-            Next::Frame {
-                ty,
-                start,
-                end,
-                consumed,
-            } => {
-                let info = client_info_of(ty, &buf[start..end])?;
+        let step = reader
+            .next_with(&mut buf, client_info_of)
+            .map_err(|e| Early::Handshake(e.to_string()))?;
+        match step {
+            Step::Frame { out, consumed } => {
+                let info = out?;
                 buf.drain(..consumed);
                 break info;
             }
-            Next::Message { consumed } => {
-                let (ty, payload) = reader
-                    .message()
-                    .map_err(|e| Early::Handshake(e.to_string()))?;
-                let info = client_info_of(ty, payload)?;
-                reader.clear_message();
-                buf.drain(..consumed);
-                break info;
-            }
-            Next::Skip { consumed } => {
+            Step::Skip { consumed } => {
                 buf.drain(..consumed);
             }
-            Next::Close => return Err(Early::Closed),
-            Next::Need(n) if n > MAX_CLIENT_INFO => {
+            Step::Close => return Err(Early::Closed),
+            Step::Need(n) if n > MAX_CLIENT_INFO => {
                 return Err(Early::Handshake(format!("first frame of {n} bytes")));
             }
-            Next::Need(n) => {
+            Step::Need(n) => {
                 buf = read_more(stream, buf, n, deadline).await?;
             }
         }

@@ -11,7 +11,7 @@ use super::state::Shard;
 use crate::proto::client_info::MAGIC;
 use crate::proto::frame::{self, is_disco, Frame, FrameError};
 use crate::proto::key::{is_valid_point, read_key};
-use crate::proto::reader::{FrameReader, Next, ReadError};
+use crate::proto::reader::{FrameReader, ReadError, Step};
 use crate::ratelimit::frame_cost;
 use crate::router::RecordKind;
 
@@ -129,27 +129,17 @@ fn process(
         if let Some(wait) = rate_wait(shard, client) {
             break Flow::Wait(wait);
         }
-        match reader.next(&mut buf[pos..])? {
-            Next::Frame {
-                ty,
-                start,
-                end,
-                consumed,
-            } => {
-                handle_frame(shard, client, ty, &buf[pos + start..pos + end])?;
-                charge(client, end - start);
+        let step = reader.next_with(&mut buf[pos..], |ty, payload| {
+            handle_frame(shard, client, ty, payload).map(|()| charge(client, payload.len()))
+        })?;
+        match step {
+            Step::Frame { out, consumed } => {
+                out?;
                 pos += consumed;
             }
-            Next::Message { consumed } => {
-                let (ty, payload) = reader.message()?;
-                handle_frame(shard, client, ty, payload)?;
-                charge(client, payload.len());
-                reader.clear_message();
-                pos += consumed;
-            }
-            Next::Skip { consumed } => pos += consumed,
-            Next::Close => break Flow::Close,
-            Next::Need(n) => break Flow::Need(n),
+            Step::Skip { consumed } => pos += consumed,
+            Step::Close => break Flow::Close,
+            Step::Need(n) => break Flow::Need(n),
         }
     };
     buf.drain(..pos);
