@@ -31,15 +31,14 @@ impl Counter {
     }
 }
 
-macro_rules! shard_metrics {
-    ($( $field:ident => $name:literal, $kind:literal, $help:literal; )*) => {
-        /// One shard's counters. Field names follow the reference's
-        /// `relayserver_*` metrics where one exists.
+macro_rules! metric_group {
+    ($(#[$doc:meta])* $group:ident { $( $field:ident => $name:literal, $kind:literal, $help:literal; )* }) => {
+        $(#[$doc])*
         #[derive(Debug, Default)]
         #[repr(align(128))]
-        pub struct ShardMetrics { $( pub $field: Counter, )* }
+        pub struct $group { $( pub $field: Counter, )* }
 
-        impl ShardMetrics {
+        impl $group {
             fn each(&self) -> impl Iterator<Item = (&'static str, &'static str, &'static str, &Counter)> {
                 [$( ($name, $kind, $help, &self.$field), )*].into_iter()
             }
@@ -47,7 +46,21 @@ macro_rules! shard_metrics {
     };
 }
 
-shard_metrics! {
+metric_group! {
+    /// The STUN listener's counters (the reference's `stun_*`).
+    StunMetrics {
+    requests => "stun_requests", "counter", "Number of STUN requests made to the server.";
+    ipv4_success => "stun_ipv4_success", "counter", "Number of successful ipv4 STUN requests served.";
+    ipv6_success => "stun_ipv6_success", "counter", "Number of successful ipv6 STUN requests served.";
+    bad_requests => "stun_bad_requests", "counter", "Number of bad requests made to the STUN endpoint.";
+    failures => "stun_failures", "counter", "Number of STUN requests that end in failure.";
+    }
+}
+
+metric_group! {
+    /// One shard's counters. Field names follow the reference's
+    /// `relayserver_*` metrics where one exists.
+    ShardMetrics {
     bytes_sent => "relayserver_bytes_sent", "counter", "Number of bytes sent.";
     bytes_recv => "relayserver_bytes_recv", "counter", "Number of bytes received.";
     send_packets_sent => "relayserver_send_packets_sent", "counter", "Number of 'send' packets relayed to the destination.";
@@ -83,12 +96,24 @@ shard_metrics! {
     cross_shard_batches => "uring_relay_cross_shard_batches", "counter", "Batches handed to another shard.";
     clients => "uring_relay_clients", "gauge", "Clients registered on this shard.";
     queued_packets => "uring_relay_queued_packets", "gauge", "Packets waiting in send queues on this shard.";
+    }
 }
 
-/// Renders every shard's counters: the reference's names summed, ours
-/// labelled per shard as well.
-pub fn render(shards: &[&ShardMetrics], rss_bytes: Option<u64>) -> String {
+/// Renders STUN's counters (first, as the reference does) and every
+/// shard's: the reference's names summed, gauges labelled per shard.
+pub fn render(
+    stun: Option<&StunMetrics>,
+    shards: &[&ShardMetrics],
+    rss_bytes: Option<u64>,
+) -> String {
     let mut out = String::new();
+    if let Some(stun) = stun {
+        for (name, kind, help, c) in stun.each() {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "{name}_total {}", c.get());
+        }
+    }
     let Some(first) = shards.first() else {
         out.push_str("# EOF\n");
         return out;
@@ -139,7 +164,11 @@ mod tests {
         a.clients.add(5);
         b.clients.add(3);
         b.clients.sub(1);
-        let text = render(&[&a, &b], Some(4096));
+        let stun = StunMetrics::default();
+        stun.requests.add(3);
+        let text = render(Some(&stun), &[&a, &b], Some(4096));
+        assert!(text.starts_with("# HELP stun_requests "));
+        assert!(text.contains("stun_requests_total 3\n"));
         assert!(text.contains("# TYPE relayserver_accepts counter\nrelayserver_accepts_total 3\n"));
         assert!(text.contains("uring_relay_clients{shard=\"0\"} 5\n"));
         assert!(text.contains("uring_relay_clients{shard=\"1\"} 2\n"));

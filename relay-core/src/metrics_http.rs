@@ -6,17 +6,21 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::metrics::{process_rss_bytes, render, ShardMetrics};
+use crate::metrics::{process_rss_bytes, render, ShardMetrics, StunMetrics};
 
 /// Binds now (so a bad address fails at start) and serves on a thread.
-pub fn spawn(addr: SocketAddr, shards: Vec<Arc<ShardMetrics>>) -> std::io::Result<SocketAddr> {
+pub fn spawn(
+    addr: SocketAddr,
+    stun: Option<Arc<StunMetrics>>,
+    shards: Vec<Arc<ShardMetrics>>,
+) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
     std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || {
             for conn in listener.incoming().flatten() {
-                if let Err(e) = serve(conn, &shards) {
+                if let Err(e) = serve(conn, stun.as_deref(), &shards) {
                     tracing::debug!("metrics request failed: {e}");
                 }
             }
@@ -24,7 +28,11 @@ pub fn spawn(addr: SocketAddr, shards: Vec<Arc<ShardMetrics>>) -> std::io::Resul
     Ok(local)
 }
 
-fn serve(mut conn: TcpStream, shards: &[Arc<ShardMetrics>]) -> std::io::Result<()> {
+fn serve(
+    mut conn: TcpStream,
+    stun: Option<&StunMetrics>,
+    shards: &[Arc<ShardMetrics>],
+) -> std::io::Result<()> {
     conn.set_read_timeout(Some(Duration::from_secs(5)))?;
     conn.set_write_timeout(Some(Duration::from_secs(5)))?;
     // Read the request head (bounded); its content does not matter.
@@ -38,7 +46,7 @@ fn serve(mut conn: TcpStream, shards: &[Arc<ShardMetrics>]) -> std::io::Result<(
         head.extend_from_slice(&chunk[..n]);
     }
     let refs: Vec<&ShardMetrics> = shards.iter().map(|s| s.as_ref()).collect();
-    let body = render(&refs, process_rss_bytes());
+    let body = render(stun, &refs, process_rss_bytes());
     let reply = format!(
         "HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()

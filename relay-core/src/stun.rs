@@ -1,10 +1,13 @@
 //! The STUN listener: a plain UDP thread answering Binding requests.
 
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
 
-use crate::proto::stun::{respond, StunError};
+use crate::metrics::StunMetrics;
+use crate::proto::stun::respond;
 
-pub fn spawn(addr: SocketAddr) -> std::io::Result<SocketAddr> {
+/// Binds now (a bad address fails at start) and serves on a thread.
+pub fn spawn(addr: SocketAddr, metrics: Arc<StunMetrics>) -> std::io::Result<SocketAddr> {
     let sock = socket2::Socket::new(
         socket2::Domain::for_address(addr),
         socket2::Type::DGRAM,
@@ -22,13 +25,18 @@ pub fn spawn(addr: SocketAddr) -> std::io::Result<SocketAddr> {
             let mut buf = vec![0u8; 64 * 1024];
             loop {
                 let Ok((n, src)) = sock.recv_from(&mut buf) else {
+                    metrics.failures.inc();
                     continue;
                 };
-                match respond(&buf[..n], src) {
-                    Ok(reply) => {
-                        let _ = sock.send_to(&reply, src);
-                    }
-                    Err(StunError::NotStun) | Err(StunError::Rejected(_)) => {}
+                metrics.requests.inc();
+                let Ok(reply) = respond(&buf[..n], src) else {
+                    metrics.bad_requests.inc();
+                    continue;
+                };
+                match sock.send_to(&reply, src) {
+                    Ok(_) if src.ip().to_canonical().is_ipv4() => metrics.ipv4_success.inc(),
+                    Ok(_) => metrics.ipv6_success.inc(),
+                    Err(_) => metrics.failures.inc(),
                 }
             }
         })?;

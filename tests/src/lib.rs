@@ -7,6 +7,7 @@
 //! * [`raw`]: raw relay connections with 5-byte framing.
 //! * [`ws`]: a raw WebSocket client for the WS relay path.
 //! * [`client`]: the real iroh-relay 0.35 client, time-bounded.
+//! * [`openmetrics`]: scraping the metrics port and validating OpenMetrics text.
 //!
 //! Against uring-relay (`target/<profile>/uring-relay`, built once if missing;
 //! rebuild it yourself after changing relay-core):
@@ -18,6 +19,7 @@
 
 pub mod client;
 pub mod http;
+pub mod openmetrics;
 pub mod raw;
 pub mod relay;
 pub mod wire;

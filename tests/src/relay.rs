@@ -67,6 +67,12 @@ pub struct RelayOptions {
     pub shards: usize,
     /// Extra TOML lines appended to the generated config.
     pub extra_toml: String,
+    /// `enable_metrics = true` on this address (else metrics are off).
+    pub metrics_addr: Option<SocketAddr>,
+    /// `enable_stun = true` on this address (else STUN is off).
+    pub stun_addr: Option<SocketAddr>,
+    /// Extra environment variables for the child.
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for RelayOptions {
@@ -74,6 +80,9 @@ impl Default for RelayOptions {
         Self {
             shards: 2,
             extra_toml: String::new(),
+            metrics_addr: None,
+            stun_addr: None,
+            env: Vec::new(),
         }
     }
 }
@@ -85,6 +94,7 @@ pub struct RelayProcess {
     addr: SocketAddr,
     config_path: PathBuf,
     log: Arc<Mutex<Vec<u8>>>,
+    metrics_addr: Option<SocketAddr>,
 }
 
 impl RelayProcess {
@@ -117,6 +127,7 @@ impl RelayProcess {
         let mut child = Command::new(bin)
             .arg("-c")
             .arg(&config_path)
+            .envs(opts.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -134,6 +145,7 @@ impl RelayProcess {
             addr,
             config_path,
             log,
+            metrics_addr: opts.metrics_addr,
         };
         relay.wait_ready()?;
         Ok(relay)
@@ -142,7 +154,15 @@ impl RelayProcess {
     fn wait_ready(&mut self) -> Result<()> {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(500)).is_ok() {
+            let up =
+                |a: &SocketAddr| TcpStream::connect_timeout(a, Duration::from_millis(500)).is_ok();
+            // The metrics listener (when enabled) may come up just after the
+            // relay port.
+            let metrics_up = match &self.metrics_addr {
+                Some(a) => up(a),
+                None => true,
+            };
+            if up(&self.addr) && metrics_up {
                 return Ok(());
             }
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -171,6 +191,12 @@ impl RelayProcess {
         self.addr
     }
 
+    /// The metrics address, when [`RelayOptions::metrics_addr`] was set (the
+    /// relay is only reported ready once it accepts there too).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     /// The listener port.
     pub fn port(&self) -> u16 {
         self.addr.port()
@@ -181,6 +207,25 @@ impl RelayProcess {
         let url = format!("http://127.0.0.1:{}", self.addr.port());
         // A loopback URL with a numeric port always parses.
         url.parse().expect("loopback relay url parses")
+    }
+
+    /// The generated config file (removed when the relay is dropped); tests
+    /// may rewrite it and send [`Self::sighup`].
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// Sends SIGHUP (config reload) to the relay (via `kill -HUP`).
+    pub fn sighup(&self) -> Result<()> {
+        let status = Command::new("kill")
+            .arg("-HUP")
+            .arg(self.child.id().to_string())
+            .status()
+            .context("running kill -HUP")?;
+        if !status.success() {
+            bail!("kill -HUP {} failed: {status}", self.child.id());
+        }
+        Ok(())
     }
 
     /// The process id of the relay.
@@ -271,8 +316,16 @@ fn write_config(addr: SocketAddr, opts: &RelayOptions) -> Result<PathBuf> {
         std::process::id(),
         addr.port()
     ));
+    let stun = match opts.stun_addr {
+        Some(a) => format!("enable_stun = true\nstun_bind_addr = \"{a}\""),
+        None => "enable_stun = false".to_owned(),
+    };
+    let metrics = match opts.metrics_addr {
+        Some(a) => format!("enable_metrics = true\nmetrics_bind_addr = \"{a}\""),
+        None => "enable_metrics = false".to_owned(),
+    };
     let toml = format!(
-        "http_bind_addr = \"{addr}\"\nenable_stun = false\nenable_metrics = false\nshards = {}\n{}\n",
+        "http_bind_addr = \"{addr}\"\n{stun}\n{metrics}\nshards = {}\n{}\n",
         opts.shards, opts.extra_toml
     );
     std::fs::write(&path, toml).with_context(|| format!("writing {}", path.display()))?;

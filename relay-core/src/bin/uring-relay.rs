@@ -5,7 +5,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use std::sync::Arc;
+
 use relay_core::config::ConfigFile;
+use relay_core::metrics::StunMetrics;
 use relay_core::shard::Server;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
@@ -49,15 +52,21 @@ fn run(cli: &Cli) -> Result<(), String> {
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let server = Server::start(&config)
         .map_err(|e| format!("cannot serve on {}: {e}", config.http_bind_addr))?;
+    // STUN binds first so its counters can be served with the rest.
+    let stun = match config.stun_bind_addr {
+        Some(addr) => {
+            let metrics = Arc::new(StunMetrics::default());
+            let local = relay_core::stun::spawn(addr, metrics.clone())
+                .map_err(|e| format!("cannot serve STUN on {addr}: {e}"))?;
+            tracing::info!("STUN on udp {local}");
+            Some(metrics)
+        }
+        None => None,
+    };
     if let Some(addr) = config.metrics_bind_addr {
-        let local = relay_core::metrics_http::spawn(addr, server.metrics())
+        let local = relay_core::metrics_http::spawn(addr, stun, server.metrics())
             .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
         tracing::info!("metrics on http://{local}/metrics");
-    }
-    if let Some(addr) = config.stun_bind_addr {
-        let local = relay_core::stun::spawn(addr)
-            .map_err(|e| format!("cannot serve STUN on {addr}: {e}"))?;
-        tracing::info!("STUN on udp {local}");
     }
     tracing::info!(
         shards = config.shards,

@@ -12,7 +12,7 @@ use tokio_uring::net::TcpStream;
 use super::pool::BufPool;
 use crate::metrics::ShardMetrics;
 use crate::proto::key::{KeySet, NodeKey};
-use crate::proto::{Frame, Transport, KEY_LEN};
+use crate::proto::{Frame, Transport};
 use crate::queue::{Pushed, SendQueue};
 use crate::ratelimit::{RxLimit, TokenBucket};
 
@@ -120,7 +120,7 @@ impl Client {
         }
         m.queued_packets.inc();
         m.send_packets_sent.inc();
-        m.bytes_sent.add((KEY_LEN + packet.len()) as u64);
+        m.bytes_sent.add(packet.len() as u64);
         if pushed == Pushed::First {
             self.wake.notify_one();
         }

@@ -178,7 +178,7 @@ fn handle_frame(shard: &Shard, client: &Client, ty: u8, payload: &[u8]) -> Resul
             } else {
                 m.send_packets_recv.inc();
             }
-            m.bytes_recv.add(payload.len() as u64);
+            m.bytes_recv.add(packet.len() as u64);
             shard.route(RecordKind::Packet, dst, &client.key, packet);
         }
         Frame::Ping(data) => {

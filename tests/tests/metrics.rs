@@ -1,0 +1,280 @@
+//! The metrics port (PROTOCOL.md section 10): valid OpenMetrics text with the
+//! reference's `relayserver_*` names (plus `uring_relay_*` on uring-relay),
+//! and counters that move by exactly what a known exchange implies.
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use iroh_relay::http::Protocol;
+use tests::{
+    bounded,
+    client::{random_key, TestClient},
+    flavor, http,
+    openmetrics::{self, Scrape},
+    relay::free_port,
+    wire, Flavor, RelayOptions, RelayProcess,
+};
+
+const T: Duration = Duration::from_secs(60);
+
+/// The reference's relay counters (exposed as `<name>_total`).
+const RELAYSERVER: [&str; 21] = [
+    "bytes_sent",
+    "bytes_recv",
+    "send_packets_sent",
+    "send_packets_recv",
+    "send_packets_dropped",
+    "disco_packets_sent",
+    "disco_packets_recv",
+    "disco_packets_dropped",
+    "other_packets_sent",
+    "other_packets_recv",
+    "other_packets_dropped",
+    "got_ping",
+    "sent_pong",
+    "unknown_frames",
+    "frames_rx_ratelimited_total",
+    "conns_rx_ratelimited_total",
+    "accepts",
+    "disconnects",
+    "unique_client_keys",
+    "websocket_accepts",
+    "relay_accepts",
+];
+
+fn start(shards: usize) -> (RelayProcess, SocketAddr) {
+    let metrics = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
+    let relay = RelayProcess::start_with(RelayOptions {
+        shards,
+        metrics_addr: Some(metrics),
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("starting relay: {e:#}"));
+    (relay, metrics)
+}
+
+fn counter(m: &Scrape, name: &str) -> f64 {
+    m.value(&format!("relayserver_{name}_total"))
+}
+
+/// Scrapes until `done` holds (bounded), returning that scrape.
+async fn scrape_until(addr: SocketAddr, what: &str, done: impl Fn(&Scrape) -> bool) -> Scrape {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = openmetrics::scrape(addr).await.unwrap();
+        if done(&m) {
+            return m;
+        }
+        if Instant::now() > deadline {
+            panic!("metrics never showed {what}; last scrape: {m:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn scrape_is_valid_openmetrics_with_reference_names() {
+    bounded(T, async {
+        let (_relay, metrics) = start(2);
+        let m = openmetrics::scrape(metrics).await.unwrap();
+        for name in RELAYSERVER {
+            let family = format!("relayserver_{name}");
+            let f = m
+                .family(&family)
+                .unwrap_or_else(|| panic!("family {family} missing"));
+            assert_eq!(f.kind, "counter", "{family}");
+            assert_eq!(counter(&m, name), 0.0, "{family} on a fresh relay");
+        }
+        // The doubled suffix dashboards rely on.
+        assert!(m
+            .get("relayserver_frames_rx_ratelimited_total_total")
+            .is_some());
+        if flavor() == Flavor::Uring {
+            for name in [
+                "uring_relay_dropped_unknown_destination_total",
+                "uring_relay_dropped_queue_full_total",
+                "uring_relay_write_stall_disconnects_total",
+            ] {
+                assert_eq!(m.value(name), 0.0, "{name}");
+            }
+            for gauge in ["uring_relay_clients", "uring_relay_queued_packets"] {
+                assert_eq!(m.family(gauge).map(|f| f.kind.as_str()), Some("gauge"));
+                let mut shards: Vec<String> = m
+                    .samples_named(gauge)
+                    .iter()
+                    .map(|s| {
+                        assert_eq!(s.labels.len(), 1, "{s:?}");
+                        assert_eq!(s.labels[0].0, "shard", "{s:?}");
+                        assert_eq!(s.value, 0.0, "{s:?}");
+                        s.labels[0].1.clone()
+                    })
+                    .collect();
+                shards.sort();
+                assert_eq!(shards, ["0", "1"], "{gauge}: one sample per shard");
+            }
+            assert!(m.value("process_resident_memory_bytes") > 0.0);
+        }
+        // Any path and method gets the same exposition.
+        for (method, path) in [
+            ("GET", "/"),
+            ("GET", "/anything/else"),
+            ("POST", "/metrics"),
+        ] {
+            let host = metrics.to_string();
+            let resp = http::roundtrip(metrics, &http::request(method, path, &host, &[]))
+                .await
+                .unwrap();
+            assert_eq!(resp.status, 200, "{method} {path}");
+            let other = openmetrics::parse(&resp.body_text()).unwrap();
+            assert_eq!(
+                other.families.len(),
+                m.families.len(),
+                "{method} {path}: different families"
+            );
+        }
+    })
+    .await
+}
+
+/// A sends N packets of S bytes to B, B pings twice, A sends one packet to an
+/// unknown key: every counter moves by exactly that.
+#[tokio::test]
+async fn counters_match_a_known_exchange() {
+    const N: usize = 10;
+    const S: usize = 100;
+    const U: usize = 7;
+    bounded(T, async {
+        let (relay, metrics) = start(2);
+        let url = relay.url();
+        // Each connect sends one Ping and waits for its Pong.
+        let mut a = TestClient::connect(&url, Protocol::Relay).await.unwrap();
+        let mut b = TestClient::connect(&url, Protocol::Websocket)
+            .await
+            .unwrap();
+
+        for i in 0..N {
+            a.send(b.node_id(), Bytes::from(wire::pattern(S, i as u8)))
+                .await
+                .unwrap();
+        }
+        for i in 0..N {
+            let (src, data) = b.recv_packet().await.unwrap();
+            assert_eq!(src, a.node_id());
+            assert_eq!(&data[..], &wire::pattern(S, i as u8)[..]);
+        }
+        b.ping(*b"b-ping-1").await.unwrap();
+        b.ping(*b"b-ping-2").await.unwrap();
+        a.send(random_key().public(), Bytes::from(wire::pattern(U, 99)))
+            .await
+            .unwrap();
+        a.ping(*b"a-ping-1").await.unwrap();
+
+        // The drop may be counted on the unknown key's owner shard, after a
+        // cross-shard hand-off: wait for it, then check everything.
+        let m = scrape_until(metrics, "the dropped packet", |m| {
+            counter(m, "send_packets_dropped") >= 1.0
+        })
+        .await;
+        let pings = 2 + 2 + 1;
+        // Both relays count packet bytes only, not the 32-byte key, so
+        // dashboards built for 0.35 read the same numbers.
+        let (sent, recv) = (S * N, S * N + U);
+        let expect: [(&str, usize); 19] = [
+            ("send_packets_recv", N + 1),
+            ("send_packets_sent", N),
+            ("send_packets_dropped", 1),
+            ("bytes_recv", recv),
+            ("bytes_sent", sent),
+            ("got_ping", pings),
+            ("sent_pong", pings),
+            ("relay_accepts", 1),
+            ("websocket_accepts", 1),
+            ("accepts", 2),
+            ("unique_client_keys", 2),
+            ("disconnects", 0),
+            ("disco_packets_recv", 0),
+            ("disco_packets_sent", 0),
+            ("disco_packets_dropped", 0),
+            ("other_packets_recv", 0),
+            ("unknown_frames", 0),
+            ("frames_rx_ratelimited_total", 0),
+            ("conns_rx_ratelimited_total", 0),
+        ];
+        let check = |m: &Scrape| {
+            for (name, want) in expect {
+                assert_eq!(counter(m, name), want as f64, "relayserver_{name}_total");
+            }
+        };
+        check(&m);
+        if flavor() == Flavor::Uring {
+            assert_eq!(
+                m.value("uring_relay_dropped_unknown_destination_total"),
+                1.0
+            );
+            assert_eq!(m.value("uring_relay_dropped_queue_full_total"), 0.0);
+            assert_eq!(m.value("uring_relay_clients"), 2.0, "clients gauge (sum)");
+            assert_eq!(m.value("uring_relay_queued_packets"), 0.0);
+            assert_eq!(m.value("uring_relay_handshake_failures_total"), 0.0);
+            assert_eq!(m.value("uring_relay_protocol_error_disconnects_total"), 0.0);
+        }
+        // Scraping again changes nothing (the counters are stable).
+        check(&openmetrics::scrape(metrics).await.unwrap());
+
+        a.close().await;
+        b.close().await;
+        let m = scrape_until(metrics, "two disconnects", |m| {
+            counter(m, "disconnects") >= 2.0
+        })
+        .await;
+        assert_eq!(counter(&m, "disconnects"), 2.0);
+        assert_eq!(counter(&m, "accepts"), 2.0);
+        if flavor() == Flavor::Uring {
+            assert_eq!(
+                m.value("uring_relay_clients"),
+                0.0,
+                "clients gauge after close"
+            );
+            assert_eq!(m.value("uring_relay_queued_packets"), 0.0);
+        }
+    })
+    .await
+}
+
+/// With one shard, the clients gauge is exactly the connected count, moving
+/// up and down per connection.
+#[tokio::test]
+async fn clients_gauge_follows_connections() {
+    if tests::skip_on_reference("uring_relay_clients") {
+        return;
+    }
+    bounded(T, async {
+        let (relay, metrics) = start(1);
+        let url = relay.url();
+        let mut clients = Vec::new();
+        for i in 0..3 {
+            clients.push(TestClient::connect(&url, Protocol::Relay).await.unwrap());
+            let m = openmetrics::scrape(metrics).await.unwrap();
+            let g = m.samples_named("uring_relay_clients");
+            assert_eq!(g.len(), 1);
+            assert_eq!(g[0].labels, [("shard".to_owned(), "0".to_owned())]);
+            assert_eq!(g[0].value, (i + 1) as f64);
+        }
+        clients.pop().unwrap().close().await;
+        scrape_until(metrics, "2 clients", |m| {
+            m.value("uring_relay_clients") == 2.0
+        })
+        .await;
+        drop(clients);
+        // A scrape is not an atomic snapshot: a disconnect may land between
+        // reading one counter and the next, so wait for both.
+        let m = scrape_until(metrics, "0 clients and 3 disconnects", |m| {
+            m.value("uring_relay_clients") == 0.0 && counter(m, "disconnects") >= 3.0
+        })
+        .await;
+        assert_eq!(counter(&m, "disconnects"), 3.0);
+    })
+    .await
+}
