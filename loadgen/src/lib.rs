@@ -1,0 +1,21 @@
+//! loadgen: drives an iroh 0.35 relay with many real clients and reports
+//! throughput, one-way latency, drops, connect times and CPU cost; `pump`
+//! is a trivial forwarder that serves as the machine-limit baseline.
+
+pub mod cli;
+pub mod client;
+pub mod codec;
+pub mod connect;
+pub mod limits;
+pub mod pattern;
+pub mod payload;
+pub mod procfs;
+pub mod progress;
+pub mod pump;
+pub mod report;
+pub mod run;
+pub mod shared;
+pub mod stats;
+pub mod summarize;
+pub mod upgrade;
+pub mod worker;

@@ -1,0 +1,296 @@
+//! `loadgen summarize`: turns the JSON reports of repeated runs into
+//! markdown tables (median and min-max per relay, ratio ours/reference).
+//!
+//! Each report's label is `scenario|shards|relay|round`; relays are `ours`,
+//! `reference` and `pump`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::stats::median;
+
+/// One row of a table: label, JSON pointer, decimals, and whether ratios
+/// between relays mean anything (not for the loadgen's own CPU or noise).
+struct Metric {
+    name: &'static str,
+    pointer: &'static str,
+    decimals: usize,
+    ratio: bool,
+}
+
+const fn m(name: &'static str, pointer: &'static str, decimals: usize) -> Metric {
+    Metric {
+        name,
+        pointer,
+        decimals,
+        ratio: true,
+    }
+}
+
+/// A row shown without ratios.
+const fn info(name: &'static str, pointer: &'static str, decimals: usize) -> Metric {
+    Metric {
+        ratio: false,
+        ..m(name, pointer, decimals)
+    }
+}
+
+/// Shown for runs that send packets.
+const TRAFFIC: &[Metric] = &[
+    m("delivered pkt/s", "/traffic/delivered_pps", 0),
+    m("delivered Gbit/s", "/traffic/delivered_gbps", 3),
+    m("lost packets", "/traffic/lost", 0),
+    m("unsent packets", "/traffic/unsent", 0),
+    m("latency p50 us", "/latency_us/p50", 0),
+    m("latency p99 us", "/latency_us/p99", 0),
+    m("latency p999 us", "/latency_us/p999", 0),
+    m("server CPU ns/packet", "/server/cpu_ns_per_packet", 0),
+    m("server CPU cores", "/server/cores", 2),
+    info("loadgen CPU cores", "/loadgen/cores", 2),
+    info("other processes CPU cores", "/machine/other_cores", 2),
+];
+
+/// Shown for idle runs (connect storm and memory).
+const IDLE: &[Metric] = &[
+    m("connect wall s", "/connect/wall_s", 2),
+    m("connects/s", "/connect/per_s", 0),
+    m("connect p50 ms", "/connect/time_ms/p50", 1),
+    m("connect p99 ms", "/connect/time_ms/p99", 1),
+    m("connect failures", "/connect/failed", 0),
+    m(
+        "server CPU us/connect",
+        "/server/connect_cpu_us_per_client",
+        1,
+    ),
+    m(
+        "server RSS MiB after connect",
+        "/server/rss_after_connect_kib",
+        1,
+    ),
+    m("server RSS bytes/client", "/server/rss_per_client_bytes", 0),
+];
+
+const RELAYS: [(&str, &str); 3] = [
+    ("ours", "uring-relay"),
+    ("reference", "iroh-relay 0.35"),
+    ("pump", "pump"),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    scenario: String,
+    shards: String,
+}
+
+/// Reads report files and renders the tables. `scenarios` gives the
+/// order and a heading for each scenario name.
+pub fn summarize(files: &[String], scenarios: &[(String, String)]) -> Result<String> {
+    let mut runs: BTreeMap<Key, BTreeMap<String, Vec<Value>>> = BTreeMap::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).with_context(|| format!("reading {f}"))?;
+        let v: Value = serde_json::from_str(&text).with_context(|| format!("parsing {f}"))?;
+        let label = v["label"].as_str().unwrap_or_default().to_string();
+        let parts: Vec<&str> = label.split('|').collect();
+        let [scenario, shards, relay, _round] = parts[..] else {
+            bail!("{f}: label {label:?} is not scenario|shards|relay|round");
+        };
+        runs.entry(Key {
+            scenario: scenario.into(),
+            shards: shards.into(),
+        })
+        .or_default()
+        .entry(relay.into())
+        .or_default()
+        .push(v);
+    }
+    Ok(render(&runs, scenarios))
+}
+
+fn render(
+    runs: &BTreeMap<Key, BTreeMap<String, Vec<Value>>>,
+    scenarios: &[(String, String)],
+) -> String {
+    let mut out = String::new();
+    for (name, heading) in scenarios {
+        let keys: Vec<&Key> = runs.keys().filter(|k| &k.scenario == name).collect();
+        if keys.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "### {heading}\n");
+        let _ = writeln!(
+            out,
+            "| metric | shards | {} | {} | {} | ours/ref | ours/pump |",
+            RELAYS[0].1, RELAYS[1].1, RELAYS[2].1
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+        let idle = keys.iter().any(|k| {
+            runs[*k]
+                .values()
+                .flatten()
+                .any(|v| v["config"]["rate"].as_str() == Some("0"))
+        });
+        for metric in if idle { IDLE } else { TRAFFIC } {
+            for key in &keys {
+                let by_relay = &runs[*key];
+                let cells: Vec<Option<Spread>> = RELAYS
+                    .iter()
+                    .map(|(r, _)| by_relay.get(*r).and_then(|vs| spread(vs, metric)))
+                    .collect();
+                if cells.iter().all(Option::is_none) {
+                    continue;
+                }
+                let ratio = |a: &Option<Spread>, b: &Option<Spread>| match (a, b) {
+                    (Some(a), Some(b)) if metric.ratio && b.median != 0.0 => {
+                        format!("{:.2}", a.median / b.median)
+                    }
+                    _ => "-".into(),
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} | {} |",
+                    metric.name,
+                    key.shards,
+                    fmt_cell(&cells[0], metric),
+                    fmt_cell(&cells[1], metric),
+                    fmt_cell(&cells[2], metric),
+                    ratio(&cells[0], &cells[1]),
+                    ratio(&cells[0], &cells[2]),
+                );
+            }
+        }
+        let rounds: Vec<String> = RELAYS
+            .iter()
+            .map(|(r, n)| {
+                let k = keys
+                    .iter()
+                    .map(|k| runs[*k].get(*r).map_or(0, Vec::len))
+                    .max()
+                    .unwrap_or(0);
+                format!("{n}: {k}")
+            })
+            .collect();
+        let _ = writeln!(out, "\nRuns per cell: {}.\n", rounds.join(", "));
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+    n: usize,
+}
+
+fn spread(runs: &[Value], metric: &Metric) -> Option<Spread> {
+    let mut vals: Vec<f64> = runs
+        .iter()
+        .filter_map(|v| v.pointer(metric.pointer).and_then(Value::as_f64))
+        .map(|x| {
+            if metric.pointer.ends_with("_kib") {
+                x / 1024.0
+            } else {
+                x
+            }
+        })
+        .collect();
+    let med = median(&mut vals)?;
+    Some(Spread {
+        median: med,
+        min: vals[0],
+        max: vals[vals.len() - 1],
+        n: vals.len(),
+    })
+}
+
+fn fmt_cell(s: &Option<Spread>, metric: &Metric) -> String {
+    let d = metric.decimals;
+    match s {
+        None => "-".into(),
+        Some(s) if s.n == 1 => format!("{:.d$}", s.median),
+        Some(s) => format!("{:.d$} ({:.d$}–{:.d$})", s.median, s.min, s.max),
+    }
+}
+
+/// Parses `name=heading` arguments.
+pub fn parse_scenarios(args: &[String]) -> Result<Vec<(String, String)>> {
+    args.iter()
+        .map(|a| match a.split_once('=') {
+            Some((n, h)) if !n.is_empty() => Ok((n.to_string(), h.to_string())),
+            _ => bail!("--scenario wants NAME=HEADING, got {a:?}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn report(label: &str, pps: f64, rate: &str) -> Value {
+        json!({
+            "label": label,
+            "config": {"rate": rate},
+            "traffic": {"delivered_pps": pps, "lost": 0},
+            "server": {"rss_after_connect_kib": 2048},
+            "connect": {"wall_s": 1.5}
+        })
+    }
+
+    #[test]
+    fn medians_ranges_and_ratio() {
+        let mut runs: BTreeMap<Key, BTreeMap<String, Vec<Value>>> = BTreeMap::new();
+        let key = Key {
+            scenario: "p".into(),
+            shards: "1".into(),
+        };
+        let e = runs.entry(key).or_default();
+        e.entry("ours".into()).or_default().extend([
+            report("p|1|ours|1", 300.0, "max"),
+            report("p|1|ours|2", 100.0, "max"),
+            report("p|1|ours|3", 200.0, "max"),
+        ]);
+        e.entry("reference".into())
+            .or_default()
+            .push(report("p|1|reference|1", 100.0, "max"));
+        let md = render(&runs, &[("p".into(), "Pairs".into())]);
+        assert!(md.contains("### Pairs"), "{md}");
+        assert!(
+            md.contains("| delivered pkt/s | 1 | 200 (100–300) | 100 | - | 2.00 | - |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("uring-relay: 3, iroh-relay 0.35: 1, pump: 0"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn idle_runs_show_memory_in_mib() {
+        let mut runs: BTreeMap<Key, BTreeMap<String, Vec<Value>>> = BTreeMap::new();
+        runs.entry(Key {
+            scenario: "idle".into(),
+            shards: "2".into(),
+        })
+        .or_default()
+        .entry("pump".into())
+        .or_default()
+        .push(report("idle|2|pump|1", 0.0, "0"));
+        let md = render(&runs, &[("idle".into(), "Idle".into())]);
+        assert!(
+            md.contains("| server RSS MiB after connect | 2 | - | - | 2.0 | - |"),
+            "{md}"
+        );
+        assert!(!md.contains("delivered pkt/s"), "{md}");
+    }
+
+    #[test]
+    fn scenario_args() {
+        let s = parse_scenarios(&["a=Alpha beta".into()]).unwrap();
+        assert_eq!(s, [("a".to_string(), "Alpha beta".to_string())]);
+        assert!(parse_scenarios(&["nope".into()]).is_err());
+    }
+}

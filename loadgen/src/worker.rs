@@ -1,0 +1,255 @@
+//! One loadgen thread: a current-thread tokio runtime that connects its
+//! block of clients in bounded waves, paces their sends and runs them.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::cli::Rate;
+use crate::connect;
+use crate::shared::{Phase, Shared, ThreadCounters};
+use crate::stats;
+
+/// Thread-local state shared by the thread's client tasks.
+pub struct Local {
+    pub shared: Arc<Shared>,
+    pub tid: usize,
+    pub range: Range<usize>,
+    pub phase: Cell<Phase>,
+    /// Read scratch buffer (tasks never hold it across an await).
+    pub rbuf: RefCell<Vec<u8>>,
+    /// Payload template: measurement header, then zero filler.
+    pub packet: RefCell<Vec<u8>>,
+    /// Fixed-rate send credits per client of this thread.
+    credits: Vec<Cell<u32>>,
+    /// One-way latency in ns.
+    pub latency: RefCell<Histogram<u64>>,
+    /// Connect time (TCP connect to first Pong) in us.
+    pub connect: RefCell<Histogram<u64>>,
+    /// Per failure or disconnect kind: count and the first message.
+    pub errors: RefCell<BTreeMap<&'static str, (u64, String)>>,
+}
+
+/// Credits a client may hold; beyond this the schedule is counted unsent.
+const MAX_CREDITS: u32 = 1024;
+
+impl Local {
+    pub fn counters(&self) -> &ThreadCounters {
+        &self.shared.counters[self.tid]
+    }
+
+    pub fn take_credits(&self, idx: usize) -> u32 {
+        self.credits
+            .get(idx.wrapping_sub(self.range.start))
+            .map_or(0, |c| c.replace(0))
+    }
+
+    pub fn note_error(&self, kind: &'static str, msg: String) {
+        let mut e = self.errors.borrow_mut();
+        let entry = e.entry(kind).or_insert((0, msg));
+        entry.0 += 1;
+    }
+}
+
+/// What a thread hands back at the end.
+pub struct WorkerResult {
+    pub latency: Histogram<u64>,
+    pub connect: Histogram<u64>,
+    pub errors: BTreeMap<&'static str, (u64, String)>,
+}
+
+/// Starts the thread for clients `range`.
+pub fn spawn(
+    shared: Arc<Shared>,
+    tid: usize,
+    range: Range<usize>,
+) -> std::io::Result<std::thread::JoinHandle<WorkerResult>> {
+    std::thread::Builder::new()
+        .name(format!("loadgen-{tid}"))
+        .spawn(move || {
+            let local = Rc::new(Local {
+                tid,
+                credits: range.clone().map(|_| Cell::new(0)).collect(),
+                range,
+                phase: Cell::new(Phase::Connect),
+                rbuf: RefCell::new(Vec::new()),
+                packet: RefCell::new(vec![0u8; shared.cfg.size]),
+                latency: RefCell::new(stats::histogram()),
+                connect: RefCell::new(stats::histogram()),
+                errors: RefCell::new(BTreeMap::new()),
+                shared,
+            });
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => {
+                    let set = tokio::task::LocalSet::new();
+                    set.block_on(&rt, drive(local.clone()));
+                }
+                Err(e) => local.note_error("runtime", e.to_string()),
+            }
+            // Client tasks (and their sockets) are gone with the LocalSet.
+            WorkerResult {
+                latency: local.latency.replace(stats::histogram()),
+                connect: local.connect.replace(stats::histogram()),
+                errors: local.errors.take(),
+            }
+        })
+}
+
+/// Follows the run phase until Exit.
+async fn drive(local: Rc<Local>) {
+    let sh = local.shared.clone();
+    tokio::task::spawn_local(dispatch_connects(local.clone()));
+    let mut rx = sh.phase.subscribe();
+    loop {
+        let phase = *rx.borrow_and_update();
+        let prev = local.phase.replace(phase);
+        local
+            .counters()
+            .phase_seen
+            .store(phase as u8, std::sync::atomic::Ordering::SeqCst);
+        if phase == Phase::Traffic && prev != Phase::Traffic {
+            match sh.cfg.rate {
+                Rate::Max => {
+                    for idx in local.range.clone() {
+                        if sh.is_connected(idx) {
+                            sh.slots[idx].wake.notify_one();
+                        }
+                    }
+                }
+                Rate::Fixed(r) if r > 0.0 => {
+                    tokio::task::spawn_local(pace(local.clone(), r));
+                }
+                Rate::Fixed(_) => {}
+            }
+        }
+        if phase == Phase::Exit || rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Connects this thread's clients: at most `inflight` at once and, with
+/// --connect-rate, no faster than this thread's share of that rate.
+async fn dispatch_connects(local: Rc<Local>) {
+    let sh = local.shared.clone();
+    let cfg = &sh.cfg;
+    let threads = cfg.threads as f64;
+    let inflight = cfg.connect_inflight.div_ceil(cfg.threads).max(1);
+    let sem = Arc::new(Semaphore::new(inflight));
+    let mut ticker = cfg.connect_rate.map(|r| {
+        let mut t = tokio::time::interval(Duration::from_secs_f64(threads / r));
+        t.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        t
+    });
+    for idx in local.range.clone() {
+        let Ok(permit) = sem.clone().acquire_owned().await else {
+            return;
+        };
+        if let Some(t) = ticker.as_mut() {
+            t.tick().await;
+        }
+        if local.phase.get() == Phase::Exit {
+            return;
+        }
+        tokio::task::spawn_local(client_task(local.clone(), idx, permit));
+    }
+}
+
+async fn client_task(local: Rc<Local>, idx: usize, permit: OwnedSemaphorePermit) {
+    let sh = local.shared.clone();
+    let cfg = &sh.cfg;
+    let (Some(info), Some(slot)) = (sh.infos.get(idx), sh.slots.get(idx)) else {
+        return;
+    };
+    let src = connect::source_ip(cfg.target, idx, cfg.src_ips);
+    let start = Instant::now();
+    let seed = (idx as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let res = tokio::time::timeout(
+        cfg.connect_timeout,
+        connect::establish(cfg.target, src, &cfg.host, cfg.protocol, info, seed),
+    )
+    .await;
+    drop(permit);
+    match res {
+        Ok(Ok(conn)) => {
+            let us = start.elapsed().as_micros() as u64;
+            stats::record(&mut local.connect.borrow_mut(), us);
+            slot.connected
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            local.counters().connected.add(1);
+            crate::client::run(local, idx, conn).await;
+        }
+        Ok(Err(e)) => {
+            local.counters().connect_failed.add(1);
+            local.note_error(e.kind(), e.to_string());
+        }
+        Err(_) => {
+            local.counters().connect_failed.add(1);
+            local.note_error(
+                "connect_timeout",
+                format!("no Pong within {:?}", cfg.connect_timeout),
+            );
+        }
+    }
+}
+
+/// Fixed-rate schedule: every millisecond, hands out the packets due since
+/// the start to this thread's senders in round-robin order.
+async fn pace(local: Rc<Local>, total_rate: f64) {
+    let sh = local.shared.clone();
+    let cfg = &sh.cfg;
+    let senders: Vec<usize> = local
+        .range
+        .clone()
+        .filter(|&i| cfg.pattern.is_sender(i, cfg.clients))
+        .collect();
+    let all = cfg.pattern.senders(cfg.clients);
+    if senders.is_empty() || all == 0 {
+        return;
+    }
+    let rate = total_rate * senders.len() as f64 / all as f64;
+    let start = Instant::now();
+    let mut issued = 0u64;
+    let mut cursor = 0usize;
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let ctr = local.counters();
+    loop {
+        tick.tick().await;
+        if local.phase.get() != Phase::Traffic {
+            return;
+        }
+        let due = (start.elapsed().as_secs_f64() * rate) as u64;
+        let n = due.saturating_sub(issued);
+        issued = due;
+        ctr.offered.add(n);
+        let mut dropped = 0u64;
+        for _ in 0..n {
+            let idx = senders[cursor];
+            cursor = (cursor + 1) % senders.len();
+            let Some(c) = local.credits.get(idx - local.range.start) else {
+                continue;
+            };
+            let have = c.get();
+            if have >= MAX_CREDITS || !sh.is_connected(idx) {
+                dropped += 1;
+                continue;
+            }
+            c.set(have + 1);
+            if have == 0 {
+                sh.slots[idx].wake.notify_one();
+            }
+        }
+        ctr.unsent.add(dropped);
+    }
+}
