@@ -2,7 +2,7 @@
 //! counters. Only the shard's thread touches it.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
 use tokio_uring::net::TcpStream;
@@ -26,6 +26,9 @@ pub struct Shard {
     next_id: Cell<u64>,
     pub shutting_down: Cell<bool>,
     pub pool: Rc<BufPool>,
+    /// Every registered client, for the sweeper's incremental pass.
+    pub sweep_list: RefCell<Vec<Weak<Client>>>,
+    pub sweep_cursor: Cell<usize>,
 }
 
 impl Shard {
@@ -41,6 +44,8 @@ impl Shard {
             next_id: Cell::new(0),
             shutting_down: Cell::new(false),
             pool: Rc::new(BufPool::default()),
+            sweep_list: RefCell::new(Vec::new()),
+            sweep_cursor: Cell::new(0),
         }
     }
 
@@ -65,6 +70,7 @@ impl Shard {
         if let Some(limit) = self.policy.borrow().rx_limit {
             client.set_rx_limit(Some(limit));
         }
+        self.sweep_list.borrow_mut().push(Rc::downgrade(&client));
         let old = self.clients.borrow_mut().insert(key, client.clone());
         if let Some(old) = old {
             old.close(CloseReason::Replaced, &self.metrics);

@@ -1,5 +1,8 @@
 //! One timer per shard instead of several per connection: write stalls,
 //! server pings and pong deadlines for every client, twice a second.
+//!
+//! Each tick visits a slice of the clients, so 10k clients never stall the
+//! shard for a whole pass at once.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -12,9 +15,11 @@ use crate::proto::Frame;
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// A server ping unanswered this long disconnects the client.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
-const TICK: Duration = Duration::from_millis(500);
-/// Write buffers unused for this many ticks are freed.
-const TRIM_EVERY: u64 = 4;
+const TICK: Duration = Duration::from_millis(50);
+/// Ticks per full pass over the clients (one pass per 500 ms).
+const SLICES: usize = 10;
+/// Write buffers unused for this many ticks (2 s) are freed.
+const TRIM_EVERY: u64 = 40;
 
 pub async fn run(shard: Rc<Shard>) {
     let mut tick = tokio::time::interval(TICK);
@@ -32,19 +37,36 @@ pub async fn run(shard: Rc<Shard>) {
 }
 
 fn sweep(shard: &Shard, now: Instant) {
-    let m = &shard.metrics;
     let mut to_close = Vec::new();
-    for c in shard.clients.borrow().values() {
+    let mut list = shard.sweep_list.borrow_mut();
+    let budget = list.len().div_ceil(SLICES);
+    let mut i = shard.sweep_cursor.get();
+    for _ in 0..budget {
+        if list.is_empty() {
+            break;
+        }
+        if i >= list.len() {
+            i = 0;
+        }
+        // Entries of finished connections are dropped as they are met.
+        let Some(c) = list[i].upgrade() else {
+            list.swap_remove(i);
+            continue;
+        };
+        i += 1;
+        if c.is_closed() {
+            continue;
+        }
         if c.write_since
             .get()
             .is_some_and(|t| now.duration_since(t) > WRITE_TIMEOUT)
         {
-            to_close.push((c.clone(), CloseReason::WriteStall));
+            to_close.push((c, CloseReason::WriteStall));
             continue;
         }
         match c.ping_out.get() {
             Some((_, sent)) if now.duration_since(sent) > PING_TIMEOUT => {
-                to_close.push((c.clone(), CloseReason::PingTimeout));
+                to_close.push((c, CloseReason::PingTimeout));
             }
             Some(_) => {}
             None if now.duration_since(c.last_recv.get()) >= c.ping_interval => {
@@ -56,6 +78,9 @@ fn sweep(shard: &Shard, now: Instant) {
             None => {}
         }
     }
+    shard.sweep_cursor.set(i);
+    drop(list);
+    let m = &shard.metrics;
     for (c, reason) in to_close {
         if c.close(reason, m) {
             match reason {
