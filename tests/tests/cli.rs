@@ -1,0 +1,92 @@
+//! The binary's failure modes an operator sees: a bad config or a port in
+//! use ends the process with a non-zero status and a one-line reason.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tests::relay::relay_binary;
+
+/// Runs uring-relay with `args` and returns (success, last stderr line);
+/// fails the test if it does not exit within 20 s.
+fn run_to_exit(args: &[&str]) -> (bool, String) {
+    let bin = relay_binary().expect("relay binary");
+    let mut child = Command::new(bin)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn relay");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("relay with {args:?} is still running after 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    let last = err.lines().last().unwrap_or("").to_owned();
+    (status.success(), last)
+}
+
+fn config_file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().expect("temp file");
+    f.write_all(text.as_bytes()).expect("write config");
+    f
+}
+
+#[test]
+fn port_in_use_exits_with_reason() {
+    if tests::skip_on_reference("uring-relay's exit messages") {
+        return;
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let cfg = config_file(&format!(
+        "http_bind_addr = \"{addr}\"\nenable_stun = false\nenable_metrics = false\n"
+    ));
+    let path = cfg.path().to_str().expect("utf-8 path");
+    let (ok, last) = run_to_exit(&["-c", path]);
+    assert!(!ok, "relay started on a port already in use");
+    assert!(
+        last.starts_with("uring-relay: cannot serve on") && last.contains(&addr.to_string()),
+        "{last}"
+    );
+}
+
+#[test]
+fn bad_config_exits_with_reason() {
+    if tests::skip_on_reference("uring-relay's exit messages") {
+        return;
+    }
+    for (text, want) in [
+        ("http_bind_addr = 5\n", "invalid config"),
+        ("shards = 0\n", "shards must be at least 1"),
+        ("access.allowlist = [\"not-a-key\"]\n", "invalid node id"),
+        (
+            "[limits.client.rx]\nmax_burst_bytes = 10\n",
+            "requires bytes_per_second",
+        ),
+    ] {
+        let cfg = config_file(text);
+        let path = cfg.path().to_str().expect("utf-8 path");
+        let (ok, last) = run_to_exit(&["-c", path]);
+        assert!(!ok, "relay accepted {text:?}");
+        assert!(
+            last.starts_with("uring-relay: ") && last.contains(want),
+            "{text:?}: {last}"
+        );
+    }
+    let (ok, last) = run_to_exit(&["-c", "/"]);
+    assert!(!ok);
+    assert!(last.contains("is not a file"), "{last}");
+}
