@@ -12,7 +12,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use async_imap::extensions::idle::IdleResponse;
-use async_imap::{Client, Session};
+use async_imap::Session;
 use common::*;
 use futures::TryStreamExt;
 use tokio::net::TcpStream;
@@ -187,29 +187,11 @@ async fn start_dovecot(with_metadata: bool) -> Dovecot {
 
 async fn proxy_for(dovecot: &Dovecot) -> Running {
     let upstream = dovecot.addr.to_string();
-    start(&[
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream,
-        "--relay-url",
-        RELAY,
-        "--comment",
-        "Dovecot behind imap-meta",
-    ])
-    .await
+    start_proxy(&upstream, RELAY, &["--comment", "Dovecot behind imap-meta"]).await
 }
 
 async fn login(addr: SocketAddr) -> Session<TcpStream> {
-    let tcp = bounded("connect", TcpStream::connect(addr))
-        .await
-        .expect("connect");
-    let mut client = Client::new(tcp);
-    bounded("greeting", client.read_response())
-        .await
-        .expect("greeting")
-        .expect("greeting");
+    let client = greeted_tcp(addr).await;
     let (session, caps) = bounded("login", client.login_with_capabilities(USER, PASSWORD))
         .await
         .map_err(|(e, _)| e)

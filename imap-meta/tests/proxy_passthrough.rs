@@ -40,17 +40,7 @@ async fn setup(extra: &[&str]) -> (Running, TcpListener) {
         .await
         .expect("bind fake upstream");
     let upstream = fake.local_addr().expect("addr").to_string();
-    let mut args = vec![
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &upstream,
-        "--relay-url",
-        RELAY,
-    ];
-    args.extend_from_slice(extra);
-    let proxy = start(&args).await;
+    let proxy = start_proxy(&upstream, RELAY, extra).await;
     (proxy, fake)
 }
 

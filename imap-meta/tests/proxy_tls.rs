@@ -48,21 +48,18 @@ fn tls() -> Tls {
 async fn stack(tls: &Tls, mode: &str) -> (Running, Running) {
     let upstream = start(&["serve", "--listen", "127.0.0.1:0", "--relay-url", RELAY]).await;
     let upstream_addr = upstream.addr.to_string();
-    let proxy = start(&[
-        "proxy",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
+    let proxy = start_proxy(
         &upstream_addr,
-        "--relay-url",
         PROXY_RELAY,
-        "--tls-cert",
-        &tls.cert,
-        "--tls-key",
-        &tls.key,
-        "--tls-mode",
-        mode,
-    ])
+        &[
+            "--tls-cert",
+            &tls.cert,
+            "--tls-key",
+            &tls.key,
+            "--tls-mode",
+            mode,
+        ],
+    )
     .await;
     (upstream, proxy)
 }
@@ -109,11 +106,7 @@ async fn implicit_tls() {
     )
     .await
     .expect("TLS handshake");
-    let mut client = Client::new(stream);
-    bounded("greeting", client.read_response())
-        .await
-        .expect("greeting")
-        .expect("greeting");
+    let client = greeted(stream).await;
     check_metadata(client).await;
 }
 
@@ -160,37 +153,28 @@ async fn tls_to_the_upstream() {
     let (_serve, tls_proxy) = stack(&tls, "implicit").await;
     let upstream = tls_proxy.addr.to_string();
     let outer = |extra: &'static [&'static str]| {
-        let mut args = vec![
-            "proxy",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &upstream,
-            "--relay-url",
-            PROXY_RELAY,
-            "--upstream-tls",
-        ];
+        let mut args = vec!["--upstream-tls"];
         args.extend_from_slice(extra);
-        args.into_iter().map(str::to_owned).collect::<Vec<_>>()
+        let upstream = upstream.clone();
+        async move { start_proxy(&upstream, PROXY_RELAY, &args).await }
     };
-    let with_ca: Vec<String> = {
-        let mut a = outer(&["--upstream-server-name", "localhost"]);
-        a.extend(["--upstream-ca".to_owned(), tls.cert.clone()]);
-        a
-    };
-    let args: Vec<&str> = with_ca.iter().map(String::as_str).collect();
-    let verified = start(&args).await;
-    let mut client = Client::new(tcp(verified.addr).await);
-    bounded("greeting", client.read_response())
-        .await
-        .expect("greeting")
-        .expect("greeting");
+    let verified = start_proxy(
+        &upstream,
+        PROXY_RELAY,
+        &[
+            "--upstream-tls",
+            "--upstream-server-name",
+            "localhost",
+            "--upstream-ca",
+            &tls.cert,
+        ],
+    )
+    .await;
+    let client = greeted(tcp(verified.addr).await).await;
     check_metadata(client).await;
 
     // Without the CA the self-signed certificate is rejected.
-    let default_roots = outer(&["--upstream-server-name", "localhost"]);
-    let args: Vec<&str> = default_roots.iter().map(String::as_str).collect();
-    let unverified = start(&args).await;
+    let unverified = outer(&["--upstream-server-name", "localhost"]).await;
     let mut raw = Raw::new(tcp(unverified.addr).await);
     assert_eq!(
         raw.line().await,
@@ -198,13 +182,7 @@ async fn tls_to_the_upstream() {
     );
 
     // --upstream-tls-insecure skips verification.
-    let insecure = outer(&["--upstream-tls-insecure"]);
-    let args: Vec<&str> = insecure.iter().map(String::as_str).collect();
-    let insecure = start(&args).await;
-    let mut client = Client::new(tcp(insecure.addr).await);
-    bounded("greeting", client.read_response())
-        .await
-        .expect("greeting")
-        .expect("greeting");
+    let insecure = outer(&["--upstream-tls-insecure"]).await;
+    let client = greeted(tcp(insecure.addr).await).await;
     check_metadata(client).await;
 }

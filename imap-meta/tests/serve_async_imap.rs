@@ -3,7 +3,7 @@
 
 mod common;
 
-use async_imap::{Client, Session};
+use async_imap::Session;
 use common::*;
 use tokio::net::TcpStream;
 
@@ -30,15 +30,7 @@ async fn serve() -> (Running, tempfile::NamedTempFile) {
 
 /// Connect, read the greeting, LOGIN: what core does before GETMETADATA.
 async fn login(addr: std::net::SocketAddr) -> Session<TcpStream> {
-    let tcp = bounded("connect", TcpStream::connect(addr))
-        .await
-        .expect("connect");
-    let mut client = Client::new(tcp);
-    let greeting = bounded("greeting", client.read_response())
-        .await
-        .expect("read greeting")
-        .expect("greeting");
-    drop(greeting);
+    let client = greeted_tcp(addr).await;
     let (mut session, caps) = bounded(
         "login",
         client.login_with_capabilities("alice@example.org", "pw"),
@@ -174,13 +166,7 @@ async fn maxsize_leaves_out_long_values() {
 #[tokio::test]
 async fn getmetadata_before_login_is_refused() {
     let (server, _cfg) = serve().await;
-    let tcp = bounded("connect", TcpStream::connect(server.addr))
-        .await
-        .expect("connect");
-    let mut client = Client::new(tcp);
-    bounded("greeting", client.read_response())
-        .await
-        .expect("greeting");
+    let mut client = greeted_tcp(server.addr).await;
     let result = bounded(
         "pre-login getmetadata",
         client.run_command_and_check_ok(&format!("GETMETADATA \"\" {IROH}"), None),
@@ -220,13 +206,7 @@ async fn users_file_login_and_authenticate_plain() {
     .await;
 
     // Wrong password.
-    let tcp = bounded("connect", TcpStream::connect(server.addr))
-        .await
-        .expect("connect");
-    let mut client = Client::new(tcp);
-    bounded("greeting", client.read_response())
-        .await
-        .expect("greeting");
+    let client = greeted_tcp(server.addr).await;
     let err = bounded("bad login", client.login("alice@example.org", "wrong"))
         .await
         .expect_err("wrong password refused");
@@ -244,13 +224,7 @@ async fn users_file_login_and_authenticate_plain() {
             b"\0alice@example.org\0s3cret:x".to_vec()
         }
     }
-    let tcp = bounded("connect", TcpStream::connect(server.addr))
-        .await
-        .expect("connect");
-    let mut client = Client::new(tcp);
-    bounded("greeting", client.read_response())
-        .await
-        .expect("greeting");
+    let client = greeted_tcp(server.addr).await;
     let mut session = bounded("authenticate", client.authenticate("PLAIN", Plain))
         .await
         .map_err(|(e, _)| e)

@@ -22,6 +22,42 @@ pub async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
     }
 }
 
+/// Starts `imap-meta proxy` on a free loopback port in front of `upstream`.
+pub async fn start_proxy(upstream: &str, relay_url: &str, extra: &[&str]) -> Running {
+    let mut args = vec![
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        upstream,
+        "--relay-url",
+        relay_url,
+    ];
+    args.extend_from_slice(extra);
+    start(&args).await
+}
+
+/// An async-imap client on `stream` that has read the server greeting.
+pub async fn greeted<S>(stream: S) -> async_imap::Client<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send,
+{
+    let mut client = async_imap::Client::new(stream);
+    bounded("greeting", client.read_response())
+        .await
+        .expect("read greeting")
+        .expect("greeting");
+    client
+}
+
+/// `greeted` over a new TCP connection to `addr`.
+pub async fn greeted_tcp(addr: SocketAddr) -> async_imap::Client<TcpStream> {
+    let tcp = bounded("connect", TcpStream::connect(addr))
+        .await
+        .expect("connect");
+    greeted(tcp).await
+}
+
 /// A running `imap-meta` process, killed when dropped.
 pub struct Running {
     pub child: Child,
