@@ -8,6 +8,7 @@ mod conn;
 mod inbox;
 mod listener;
 mod pool;
+mod slice;
 mod state;
 mod sweeper;
 
@@ -146,6 +147,9 @@ fn runtime() -> std::io::Result<tokio_uring::Runtime> {
 }
 
 fn shard_main(ctx: ShardCtx) {
+    if let Err(e) = slice::request(slice::SHARD_SLICE_NS) {
+        tracing::debug!("short scheduler slice refused: {e}");
+    }
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
