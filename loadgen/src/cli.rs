@@ -35,6 +35,10 @@ pub struct SummarizeArgs {
     /// Scenario order and headings, as NAME=HEADING (repeatable).
     #[arg(long = "scenario")]
     pub scenarios: Vec<String>,
+    /// Print only the verdict against the performance targets (needs the
+    /// bench/compare scenarios pairs1k, rate10k and idle10k).
+    #[arg(long)]
+    pub targets: bool,
     /// JSON reports written with --json.
     pub files: Vec<String>,
 }

@@ -17,5 +17,6 @@ pub mod run;
 pub mod shared;
 pub mod stats;
 pub mod summarize;
+pub mod targets;
 pub mod upgrade;
 pub mod worker;

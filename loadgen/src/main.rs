@@ -8,7 +8,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Pump(args)) => loadgen::pump::run(args.listen, args.threads),
         Some(Command::Summarize(args)) => loadgen::summarize::parse_scenarios(&args.scenarios)
-            .and_then(|s| loadgen::summarize::summarize(&args.files, &s))
+            .and_then(|s| loadgen::summarize::summarize(&args.files, &s, args.targets))
             .map(|md| print!("{md}")),
         None => cli.run.into_config().and_then(|cfg| {
             let json = cfg.json.clone();

@@ -80,39 +80,74 @@ const RELAYS: [(&str, &str); 3] = [
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct Key {
-    scenario: String,
-    shards: String,
+pub(crate) struct Key {
+    pub scenario: String,
+    pub shards: String,
 }
 
-/// Reads report files and renders the tables. `scenarios` gives the
-/// order and a heading for each scenario name.
-pub fn summarize(files: &[String], scenarios: &[(String, String)]) -> Result<String> {
-    let mut runs: BTreeMap<Key, BTreeMap<String, Vec<Value>>> = BTreeMap::new();
+/// Reports by scenario and shard count, then by relay.
+pub(crate) type Runs = BTreeMap<Key, BTreeMap<String, Vec<Value>>>;
+
+/// Reads report files and renders the tables (`scenarios` gives the order
+/// and a heading for each scenario name), or with `targets` the verdict
+/// against the performance targets.
+pub fn summarize(
+    files: &[String],
+    scenarios: &[(String, String)],
+    targets: bool,
+) -> Result<String> {
+    let mut runs = Runs::new();
     for f in files {
         let text = std::fs::read_to_string(f).with_context(|| format!("reading {f}"))?;
         let v: Value = serde_json::from_str(&text).with_context(|| format!("parsing {f}"))?;
-        let label = v["label"].as_str().unwrap_or_default().to_string();
-        let parts: Vec<&str> = label.split('|').collect();
-        let [scenario, shards, relay, _round] = parts[..] else {
-            bail!("{f}: label {label:?} is not scenario|shards|relay|round");
-        };
-        runs.entry(Key {
-            scenario: scenario.into(),
-            shards: shards.into(),
-        })
-        .or_default()
-        .entry(relay.into())
-        .or_default()
-        .push(v);
+        insert(&mut runs, v).with_context(|| f.clone())?;
     }
-    Ok(render(&runs, scenarios))
+    Ok(if targets {
+        crate::targets::render(&runs)
+    } else {
+        render(&runs, scenarios)
+    })
 }
 
-fn render(
-    runs: &BTreeMap<Key, BTreeMap<String, Vec<Value>>>,
-    scenarios: &[(String, String)],
-) -> String {
+fn insert(runs: &mut Runs, v: Value) -> Result<()> {
+    let label = v["label"].as_str().unwrap_or_default().to_string();
+    let parts: Vec<&str> = label.split('|').collect();
+    let [scenario, shards, relay, _round] = parts[..] else {
+        bail!("label {label:?} is not scenario|shards|relay|round");
+    };
+    runs.entry(Key {
+        scenario: scenario.into(),
+        shards: shards.into(),
+    })
+    .or_default()
+    .entry(relay.into())
+    .or_default()
+    .push(v);
+    Ok(())
+}
+
+/// Median over the rounds of one relay's value at `pointer`.
+pub(crate) fn median_of(
+    runs: &Runs,
+    scenario: &str,
+    shards: &str,
+    relay: &str,
+    pointer: &str,
+) -> Option<f64> {
+    let key = Key {
+        scenario: scenario.into(),
+        shards: shards.into(),
+    };
+    let mut vals: Vec<f64> = runs
+        .get(&key)?
+        .get(relay)?
+        .iter()
+        .filter_map(|v| v.pointer(pointer).and_then(Value::as_f64))
+        .collect();
+    median(&mut vals)
+}
+
+fn render(runs: &Runs, scenarios: &[(String, String)]) -> String {
     let mut out = String::new();
     for (name, heading) in scenarios {
         let keys: Vec<&Key> = runs.keys().filter(|k| &k.scenario == name).collect();
@@ -226,9 +261,18 @@ pub fn parse_scenarios(args: &[String]) -> Result<Vec<(String, String)>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Reports grouped as `summarize` groups files.
+    pub(crate) fn runs_of(reports: Vec<Value>) -> Runs {
+        let mut runs = Runs::new();
+        for v in reports {
+            insert(&mut runs, v).expect("test label");
+        }
+        runs
+    }
 
     fn report(label: &str, pps: f64, rate: &str) -> Value {
         json!({
@@ -242,7 +286,7 @@ mod tests {
 
     #[test]
     fn medians_ranges_and_ratio() {
-        let mut runs: BTreeMap<Key, BTreeMap<String, Vec<Value>>> = BTreeMap::new();
+        let mut runs = Runs::new();
         let key = Key {
             scenario: "p".into(),
             shards: "1".into(),
@@ -270,7 +314,7 @@ mod tests {
 
     #[test]
     fn idle_runs_show_memory_in_mib() {
-        let mut runs: BTreeMap<Key, BTreeMap<String, Vec<Value>>> = BTreeMap::new();
+        let mut runs = Runs::new();
         runs.entry(Key {
             scenario: "idle".into(),
             shards: "2".into(),

@@ -1,0 +1,196 @@
+//! `loadgen summarize --targets`: checks the medians of a `bench/compare`
+//! run against the performance targets the relay is built to meet, so the
+//! verdict is computed from the same run as the tables, never written by hand.
+//!
+//! Scenario names are bench/compare's: `pairs1k` (1000 clients, max rate),
+//! `rate10k` (10000 clients at 20k pkt/s) and `idle10k` (10000 idle clients).
+
+use std::fmt::Write as _;
+
+use crate::summarize::{median_of, Runs};
+
+/// RSS bound for 10000 connected clients.
+const RSS_LIMIT_MIB: f64 = 100.0;
+
+/// One checked line: what, at which shard count, both values, verdict.
+struct Line {
+    target: &'static str,
+    shards: String,
+    ours: String,
+    reference: String,
+    ratio: Option<f64>,
+    met: bool,
+}
+
+/// Medians of `pointer` for ours and the reference in `scenario|shards`.
+fn pair(runs: &Runs, scenario: &str, shards: &str, pointer: &str) -> Option<(f64, f64)> {
+    Some((
+        median_of(runs, scenario, shards, "ours", pointer)?,
+        median_of(runs, scenario, shards, "reference", pointer)?,
+    ))
+}
+
+fn shard_counts(runs: &Runs, scenario: &str) -> Vec<String> {
+    let mut v: Vec<String> = runs
+        .keys()
+        .filter(|k| k.scenario == scenario)
+        .map(|k| k.shards.clone())
+        .collect();
+    v.dedup();
+    v
+}
+
+fn lines(runs: &Runs) -> Vec<Line> {
+    let mut out = Vec::new();
+    let pps = "/traffic/delivered_pps";
+    if let Some((o, r)) = pair(runs, "pairs1k", "1", pps) {
+        out.push(Line {
+            target: "1000 pairs, max rate: at least 3x the reference's pkt/s",
+            shards: "1".into(),
+            ours: format!("{o:.0} pkt/s"),
+            reference: format!("{r:.0} pkt/s"),
+            ratio: (r > 0.0).then(|| o / r),
+            met: o >= 3.0 * r,
+        });
+    }
+    if let (Some(one), Some(two)) = (
+        median_of(runs, "pairs1k", "1", "ours", pps),
+        median_of(runs, "pairs1k", "2", "ours", pps),
+    ) {
+        out.push(Line {
+            target: "1000 pairs, max rate: more pkt/s at 2 shards than at 1",
+            shards: "2 vs 1".into(),
+            ours: format!("{two:.0} vs {one:.0} pkt/s"),
+            reference: "-".into(),
+            ratio: (one > 0.0).then(|| two / one),
+            met: two > one,
+        });
+    }
+    for s in shard_counts(runs, "idle10k") {
+        if let Some((o, r)) = pair(runs, "idle10k", &s, "/server/rss_after_connect_kib") {
+            let (o, r) = (o / 1024.0, r / 1024.0);
+            out.push(Line {
+                target: "10000 clients: RSS under 100 MiB and under a third of the reference's",
+                shards: s.clone(),
+                ours: format!("{o:.1} MiB"),
+                reference: format!("{r:.1} MiB"),
+                ratio: (r > 0.0).then(|| o / r),
+                met: o < RSS_LIMIT_MIB && o * 3.0 < r,
+            });
+        }
+    }
+    for s in shard_counts(runs, "rate10k") {
+        if let Some((o, r)) = pair(runs, "rate10k", &s, "/latency_us/p99") {
+            out.push(Line {
+                target: "10000 clients at 20k pkt/s: p99 latency below the reference's",
+                shards: s.clone(),
+                ours: format!("{o:.0} us"),
+                reference: format!("{r:.0} us"),
+                ratio: (r > 0.0).then(|| o / r),
+                met: o < r,
+            });
+        }
+    }
+    for s in shard_counts(runs, "idle10k") {
+        if let Some((o, r)) = pair(runs, "idle10k", &s, "/connect/wall_s") {
+            out.push(Line {
+                target: "connect storm of 10000 clients: faster than the reference",
+                shards: s.clone(),
+                ours: format!("{o:.2} s"),
+                reference: format!("{r:.2} s"),
+                ratio: (r > 0.0).then(|| o / r),
+                met: o < r,
+            });
+        }
+    }
+    out
+}
+
+/// The targets table, or a note that the run had none of the scenarios.
+pub(crate) fn render(runs: &Runs) -> String {
+    let lines = lines(runs);
+    if lines.is_empty() {
+        return "(this run has none of the scenarios the targets refer to)\n".into();
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| target | shards | uring-relay | iroh-relay 0.35 | ours/ref | met |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for l in &lines {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            l.target,
+            l.shards,
+            l.ours,
+            l.reference,
+            l.ratio.map_or("-".into(), |r| format!("{r:.2}")),
+            if l.met { "yes" } else { "**no**" },
+        );
+    }
+    let missed = lines.iter().filter(|l| !l.met).count();
+    let _ = writeln!(
+        out,
+        "\n{} of {} met (medians of this run's rounds).",
+        lines.len() - missed,
+        lines.len()
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summarize::tests::runs_of;
+    use serde_json::json;
+
+    #[test]
+    fn verdicts_follow_the_medians() {
+        let runs = runs_of(vec![
+            json!({"label": "pairs1k|1|ours|1", "traffic": {"delivered_pps": 600000.0}}),
+            json!({"label": "pairs1k|1|reference|1", "traffic": {"delivered_pps": 150000.0}}),
+            json!({"label": "pairs1k|2|ours|1", "traffic": {"delivered_pps": 550000.0}}),
+            json!({"label": "pairs1k|2|reference|1", "traffic": {"delivered_pps": 200000.0}}),
+            json!({"label": "rate10k|1|ours|1", "latency_us": {"p99": 700.0}}),
+            json!({"label": "rate10k|1|ours|2", "latency_us": {"p99": 900.0}}),
+            json!({"label": "rate10k|1|ours|3", "latency_us": {"p99": 5000.0}}),
+            json!({"label": "rate10k|1|reference|1", "latency_us": {"p99": 1000.0}}),
+            json!({"label": "idle10k|1|ours|1", "config": {"rate": "0"},
+                   "server": {"rss_after_connect_kib": 47104.0}, "connect": {"wall_s": 1.5}}),
+            json!({"label": "idle10k|1|reference|1", "config": {"rate": "0"},
+                   "server": {"rss_after_connect_kib": 254976.0}, "connect": {"wall_s": 1.2}}),
+        ]);
+        let md = render(&runs);
+        assert!(
+            md.contains("| 1000 pairs, max rate: at least 3x the reference's pkt/s | 1 | 600000 pkt/s | 150000 pkt/s | 4.00 | yes |"),
+            "{md}"
+        );
+        // The 3x target is for one shard only.
+        assert!(!md.contains("| 2 | 550000 pkt/s | 200000 pkt/s"), "{md}");
+        assert!(
+            md.contains("more pkt/s at 2 shards than at 1 | 2 vs 1 | 550000 vs 600000 pkt/s | - | 0.92 | **no** |"),
+            "{md}"
+        );
+        // Median of 700, 900, 5000 is 900: one bad round does not decide.
+        assert!(md.contains("| 1 | 900 us | 1000 us | 0.90 | yes |"), "{md}");
+        assert!(
+            md.contains("| 1 | 46.0 MiB | 249.0 MiB | 0.18 | yes |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 1 | 1.50 s | 1.20 s | 1.25 | **no** |"),
+            "{md}"
+        );
+        assert!(md.contains("3 of 5 met"), "{md}");
+    }
+
+    #[test]
+    fn runs_without_target_scenarios_say_so() {
+        let runs = runs_of(vec![
+            json!({"label": "pairs100|1|ours|1", "traffic": {"delivered_pps": 1.0}}),
+        ]);
+        assert!(render(&runs).contains("none of the scenarios"));
+    }
+}
