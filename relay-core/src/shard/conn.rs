@@ -65,7 +65,6 @@ async fn read_loop(
             Ok(Flow::Wait(d)) => {
                 // Paused reads push back on the sender through TCP; nothing
                 // is dropped.
-                shard.flush_outboxes();
                 tokio::time::sleep(d).await;
                 continue;
             }
@@ -75,7 +74,6 @@ async fn read_loop(
                 return CloseReason::ProtocolError;
             }
         };
-        shard.flush_outboxes();
         if let Some(r) = client.close_reason() {
             return r;
         }

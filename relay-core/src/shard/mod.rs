@@ -176,6 +176,8 @@ fn shard_main(ctx: ShardCtx) {
         let listen_fd = listener.as_raw_fd();
         tokio_uring::spawn(accept::accept_loop(shard.clone(), listener));
         tokio_uring::spawn(sweeper::run(shard.clone()));
+        let flusher = shard.clone();
+        tokio_uring::spawn(async move { flusher.flusher().await });
         let _ = ready.send(Ok(()));
         inbox::run(shard.clone(), inbox).await;
         // Completes the pending accept so the accept loop sees shutdown.

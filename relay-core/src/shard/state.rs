@@ -23,6 +23,10 @@ pub struct Shard {
     pub policy: RefCell<Arc<Policy>>,
     pub clients: RefCell<KeyMap<Rc<Client>>>,
     outboxes: RefCell<Vec<Vec<u8>>>,
+    /// Set while the flusher is due to run: outboxes go out once per
+    /// runtime tick, after every reader woken in it has had its turn.
+    flush_due: Cell<bool>,
+    flush_wake: tokio::sync::Notify,
     next_id: Cell<u64>,
     pub shutting_down: Cell<bool>,
     pub pool: Rc<BufPool>,
@@ -41,6 +45,8 @@ impl Shard {
             policy: RefCell::new(policy),
             clients: RefCell::new(KeyMap::default()),
             outboxes: RefCell::new(vec![Vec::new(); n]),
+            flush_due: Cell::new(false),
+            flush_wake: tokio::sync::Notify::new(),
             next_id: Cell::new(0),
             shutting_down: Cell::new(false),
             pool: Rc::new(BufPool::default()),
@@ -108,7 +114,6 @@ impl Shard {
             for peer in peers {
                 self.route(RecordKind::PeerGone, &peer, &client.key, &[]);
             }
-            self.flush_outboxes();
         }
     }
 
@@ -129,6 +134,9 @@ impl Shard {
             let mut boxes = self.outboxes.borrow_mut();
             if let Some(b) = boxes.get_mut(owner) {
                 Batch::push(b, kind, dst, src, packet);
+            }
+            if !self.flush_due.replace(true) {
+                self.flush_wake.notify_one();
             }
             if kind == RecordKind::Packet {
                 self.metrics.cross_shard_packets.inc();
@@ -158,8 +166,19 @@ impl Shard {
         }
     }
 
+    /// Flushes the outboxes whenever packets for other shards were routed:
+    /// woken by the first of them, it runs after the tasks already queued
+    /// in this tick, so one batch carries what all of their reads held.
+    pub async fn flusher(&self) {
+        loop {
+            self.flush_wake.notified().await;
+            self.flush_due.set(false);
+            self.flush_outboxes();
+        }
+    }
+
     /// Hands every non-empty outbox to its shard: one wake-up per batch.
-    pub fn flush_outboxes(&self) {
+    fn flush_outboxes(&self) {
         let mut boxes = self.outboxes.borrow_mut();
         for (shard, b) in boxes.iter_mut().enumerate() {
             if !b.is_empty() {
