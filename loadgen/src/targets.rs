@@ -40,66 +40,106 @@ fn shard_counts(runs: &Runs, scenario: &str) -> Vec<String> {
     v
 }
 
+/// A target that compares our median with the reference's in one scenario.
+struct VsReference {
+    target: &'static str,
+    scenario: &'static str,
+    /// Only this shard count, or every shard count the run has.
+    shards: Option<&'static str>,
+    pointer: &'static str,
+    /// Multiplier from the JSON value to `unit`.
+    scale: f64,
+    unit: &'static str,
+    decimals: usize,
+    met: fn(ours: f64, reference: f64) -> bool,
+}
+
+const VS_REFERENCE: &[VsReference] = &[
+    VsReference {
+        target: "1000 pairs, max rate: at least 3x the reference's pkt/s",
+        scenario: "pairs1k",
+        shards: Some("1"),
+        pointer: "/traffic/delivered_pps",
+        scale: 1.0,
+        unit: "pkt/s",
+        decimals: 0,
+        met: |o, r| o >= 3.0 * r,
+    },
+    VsReference {
+        target: "10000 clients: RSS under 100 MiB and under a third of the reference's",
+        scenario: "idle10k",
+        shards: None,
+        pointer: "/server/rss_after_connect_kib",
+        scale: 1.0 / 1024.0,
+        unit: "MiB",
+        decimals: 1,
+        met: |o, r| o < RSS_LIMIT_MIB && o * 3.0 < r,
+    },
+    VsReference {
+        target: "10000 clients at 20k pkt/s: p99 latency below the reference's",
+        scenario: "rate10k",
+        shards: None,
+        pointer: "/latency_us/p99",
+        scale: 1.0,
+        unit: "us",
+        decimals: 0,
+        met: |o, r| o < r,
+    },
+    VsReference {
+        target: "connect storm of 10000 clients: faster than the reference",
+        scenario: "idle10k",
+        shards: None,
+        pointer: "/connect/wall_s",
+        scale: 1.0,
+        unit: "s",
+        decimals: 2,
+        met: |o, r| o < r,
+    },
+];
+
+/// The targets in the order the table lists them.
 fn lines(runs: &Runs) -> Vec<Line> {
-    let mut out = Vec::new();
+    let (throughput, rest) = VS_REFERENCE.split_at(1);
+    let mut out = vs_reference(runs, throughput);
+    out.extend(shard_scaling(runs));
+    out.extend(vs_reference(runs, rest));
+    out
+}
+
+/// Max-rate throughput at 2 shards against 1.
+fn shard_scaling(runs: &Runs) -> Option<Line> {
     let pps = "/traffic/delivered_pps";
-    if let Some((o, r)) = pair(runs, "pairs1k", "1", pps) {
-        out.push(Line {
-            target: "1000 pairs, max rate: at least 3x the reference's pkt/s",
-            shards: "1".into(),
-            ours: format!("{o:.0} pkt/s"),
-            reference: format!("{r:.0} pkt/s"),
-            ratio: (r > 0.0).then(|| o / r),
-            met: o >= 3.0 * r,
-        });
-    }
-    if let (Some(one), Some(two)) = (
-        median_of(runs, "pairs1k", "1", "ours", pps),
-        median_of(runs, "pairs1k", "2", "ours", pps),
-    ) {
-        out.push(Line {
-            target: "1000 pairs, max rate: more pkt/s at 2 shards than at 1",
-            shards: "2 vs 1".into(),
-            ours: format!("{two:.0} vs {one:.0} pkt/s"),
-            reference: "-".into(),
-            ratio: (one > 0.0).then(|| two / one),
-            met: two > one,
-        });
-    }
-    for s in shard_counts(runs, "idle10k") {
-        if let Some((o, r)) = pair(runs, "idle10k", &s, "/server/rss_after_connect_kib") {
-            let (o, r) = (o / 1024.0, r / 1024.0);
+    let one = median_of(runs, "pairs1k", "1", "ours", pps)?;
+    let two = median_of(runs, "pairs1k", "2", "ours", pps)?;
+    Some(Line {
+        target: "1000 pairs, max rate: more pkt/s at 2 shards than at 1",
+        shards: "2 vs 1".into(),
+        ours: format!("{two:.0} vs {one:.0} pkt/s"),
+        reference: "-".into(),
+        ratio: (one > 0.0).then(|| two / one),
+        met: two > one,
+    })
+}
+
+fn vs_reference(runs: &Runs, targets: &[VsReference]) -> Vec<Line> {
+    let mut out = Vec::new();
+    for t in targets {
+        let shards = match t.shards {
+            Some(s) => vec![s.to_string()],
+            None => shard_counts(runs, t.scenario),
+        };
+        for s in shards {
+            let Some((o, r)) = pair(runs, t.scenario, &s, t.pointer) else {
+                continue;
+            };
+            let (o, r, d) = (o * t.scale, r * t.scale, t.decimals);
             out.push(Line {
-                target: "10000 clients: RSS under 100 MiB and under a third of the reference's",
-                shards: s.clone(),
-                ours: format!("{o:.1} MiB"),
-                reference: format!("{r:.1} MiB"),
+                target: t.target,
+                shards: s,
+                ours: format!("{o:.d$} {}", t.unit),
+                reference: format!("{r:.d$} {}", t.unit),
                 ratio: (r > 0.0).then(|| o / r),
-                met: o < RSS_LIMIT_MIB && o * 3.0 < r,
-            });
-        }
-    }
-    for s in shard_counts(runs, "rate10k") {
-        if let Some((o, r)) = pair(runs, "rate10k", &s, "/latency_us/p99") {
-            out.push(Line {
-                target: "10000 clients at 20k pkt/s: p99 latency below the reference's",
-                shards: s.clone(),
-                ours: format!("{o:.0} us"),
-                reference: format!("{r:.0} us"),
-                ratio: (r > 0.0).then(|| o / r),
-                met: o < r,
-            });
-        }
-    }
-    for s in shard_counts(runs, "idle10k") {
-        if let Some((o, r)) = pair(runs, "idle10k", &s, "/connect/wall_s") {
-            out.push(Line {
-                target: "connect storm of 10000 clients: faster than the reference",
-                shards: s.clone(),
-                ours: format!("{o:.2} s"),
-                reference: format!("{r:.2} s"),
-                ratio: (r > 0.0).then(|| o / r),
-                met: o < r,
+                met: (t.met)(o, r),
             });
         }
     }
