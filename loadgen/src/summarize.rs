@@ -138,13 +138,15 @@ pub(crate) fn median_of(
         scenario: scenario.into(),
         shards: shards.into(),
     };
-    let mut vals: Vec<f64> = runs
-        .get(&key)?
-        .get(relay)?
+    median(&mut values_at(runs.get(&key)?.get(relay)?, pointer))
+}
+
+/// The number at `pointer` in each report that has one.
+fn values_at(reports: &[Value], pointer: &str) -> Vec<f64> {
+    reports
         .iter()
         .filter_map(|v| v.pointer(pointer).and_then(Value::as_f64))
-        .collect();
-    median(&mut vals)
+        .collect()
 }
 
 fn render(runs: &Runs, scenarios: &[(String, String)]) -> String {
@@ -221,17 +223,10 @@ struct Spread {
 }
 
 fn spread(runs: &[Value], metric: &Metric) -> Option<Spread> {
-    let mut vals: Vec<f64> = runs
-        .iter()
-        .filter_map(|v| v.pointer(metric.pointer).and_then(Value::as_f64))
-        .map(|x| {
-            if metric.pointer.ends_with("_kib") {
-                x / 1024.0
-            } else {
-                x
-            }
-        })
-        .collect();
+    let mut vals = values_at(runs, metric.pointer);
+    if metric.pointer.ends_with("_kib") {
+        vals.iter_mut().for_each(|x| *x /= 1024.0);
+    }
     let med = median(&mut vals)?;
     Some(Spread {
         median: med,
