@@ -23,6 +23,10 @@ use crate::worker::Local;
 
 /// Bytes requested per read.
 const READ_CHUNK: usize = 64 * 1024;
+/// Reads per wake-up before other clients get a turn: one busy socket
+/// must not keep the thread from reading the others (the relay closes a
+/// receiver that reads nothing for 2 s).
+const READS_PER_TURN: usize = 1;
 /// Unwritten bytes beyond which a fixed-rate sender skips packets (counted
 /// as unsent) instead of queueing without bound.
 const OUT_CAP: usize = 256 * 1024;
@@ -156,8 +160,10 @@ impl Client {
                 biased;
                 r = self.stream.ready(interest) => match r {
                     Ok(ready) if ready.is_readable() || ready.is_read_closed() => {
-                        if let Err(e) = self.on_readable(local) {
-                            return Some(e);
+                        match self.on_readable(local) {
+                            Err(e) => return Some(e),
+                            Ok(Drained::No) => tokio::task::yield_now().await,
+                            Ok(Drained::Yes) => {}
                         }
                     }
                     Ok(_) => {}
@@ -258,15 +264,16 @@ impl Client {
         }
     }
 
-    /// Reads until the socket is drained, handling every complete frame.
-    fn on_readable(&mut self, local: &Local) -> Result<(), End> {
+    /// Reads until the socket is drained or its turn is over, handling
+    /// every complete frame.
+    fn on_readable(&mut self, local: &Local) -> Result<Drained, End> {
         let sh = &*local.shared;
         let mut rbuf = local.rbuf.borrow_mut();
         let mut lat = local.latency.borrow_mut();
         let ctr = local.counters();
         let in_window = local.phase.get() == Phase::Traffic;
         let max_mode = sh.cfg.rate == Rate::Max;
-        loop {
+        for _ in 0..READS_PER_TURN {
             let pre = self.partial.len();
             if rbuf.len() < pre + READ_CHUNK {
                 rbuf.resize(pre + READ_CHUNK, 0);
@@ -275,7 +282,7 @@ impl Client {
             let n = match self.stream.try_read(&mut rbuf[pre..]) {
                 Ok(0) => return Err(End::Eof),
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Drained::Yes),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(End::Io(e)),
             };
@@ -351,7 +358,14 @@ impl Client {
                 self.partial = Vec::new();
             }
         }
+        Ok(Drained::No)
     }
+}
+
+/// Whether a turn of reads emptied the socket.
+enum Drained {
+    Yes,
+    No,
 }
 
 /// Credits a delivery to its sender's window and wakes the sender once
