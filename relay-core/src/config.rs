@@ -9,6 +9,9 @@ use serde::Deserialize;
 use crate::access::AccessConfig;
 use crate::ratelimit::RxLimit;
 
+/// Smallest `limits.max_queued_bytes`: one client's full queue.
+pub const MIN_QUEUED_BYTES: u64 = crate::queue::MAX_QUEUED_BYTES as u64;
+
 /// The file as written by operators. Every field is optional.
 #[derive(Debug, Default, Deserialize)]
 pub struct ConfigFile {
@@ -34,6 +37,9 @@ pub struct Limits {
     pub accept_conn_limit: Option<f64>,
     pub accept_conn_burst: Option<usize>,
     pub client: Option<ClientLimits>,
+    /// Bytes all clients' queued packets may take together (ours; default:
+    /// 1/8 of the memory available, see [`crate::sysmem`]).
+    pub max_queued_bytes: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -59,12 +65,14 @@ pub struct Config {
 }
 
 /// What SIGHUP can change while clients stay connected.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Policy {
     pub access: AccessConfig,
     pub rx_limit: Option<RxLimit>,
     /// New connections per second and burst, for the whole server.
     pub accept_limit: Option<(f64, f64)>,
+    /// Bytes of packets queued to clients (and between shards), server-wide.
+    pub max_queued_bytes: usize,
 }
 
 impl Config {
@@ -88,10 +96,15 @@ impl Config {
                 .map_or(rate.max(1.0), |b| b as f64);
             (rate, burst.max(1.0))
         });
+        let max_queued_bytes = self
+            .limits
+            .max_queued_bytes
+            .unwrap_or_else(crate::sysmem::default_queue_budget);
         Policy {
             access: self.access.clone(),
             rx_limit,
             accept_limit,
+            max_queued_bytes: usize::try_from(max_queued_bytes).unwrap_or(usize::MAX),
         }
     }
 }
@@ -168,6 +181,15 @@ impl ConfigFile {
             return Err(ConfigError::Invalid(
                 "limits.accept_conn_limit must be > 0".into(),
             ));
+        }
+        if self
+            .limits
+            .max_queued_bytes
+            .is_some_and(|b| b < MIN_QUEUED_BYTES)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "limits.max_queued_bytes must be at least {MIN_QUEUED_BYTES} (one full queue)"
+            )));
         }
         if let Some(rx) = self.limits.client.as_ref().and_then(|c| c.rx.as_ref()) {
             match (rx.bytes_per_second, rx.max_burst_bytes) {
@@ -251,6 +273,19 @@ mod tests {
             })
         );
         assert_eq!(p.accept_limit, Some((10.0, 10.0)));
+        assert_eq!(
+            p.max_queued_bytes as u64,
+            crate::sysmem::default_queue_budget()
+        );
+        let c = ConfigFile::parse("[limits]\nmax_queued_bytes = 67108864\n")
+            .unwrap()
+            .resolve(false)
+            .unwrap();
+        assert_eq!(c.policy().max_queued_bytes, 64 << 20);
+        assert!(ConfigFile::parse("[limits]\nmax_queued_bytes = 1000\n")
+            .unwrap()
+            .resolve(false)
+            .is_err());
         let c = ConfigFile::parse("[limits.client.rx]\nbytes_per_second = 400\n")
             .unwrap()
             .resolve(false)

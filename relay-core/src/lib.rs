@@ -4,6 +4,7 @@
 //! io_uring code; `router` says which shard owns a key.
 
 pub mod access;
+pub mod budget;
 pub mod config;
 pub mod http;
 pub mod metrics;
@@ -14,3 +15,4 @@ pub mod ratelimit;
 pub mod router;
 pub mod shard;
 pub mod stun;
+pub mod sysmem;

@@ -26,6 +26,11 @@ impl Counter {
         self.0
             .store(self.0.load(Relaxed).saturating_sub(n), Relaxed);
     }
+    /// For gauges owned by one shard: one store, never a torn value.
+    #[inline]
+    pub fn set(&self, n: u64) {
+        self.0.store(n, Relaxed);
+    }
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
     }
@@ -84,8 +89,10 @@ metric_group! {
     relay_accepts => "relayserver_relay_accepts", "counter", "Number of iroh derp http upgrades.";
     dropped_unknown_dst => "uring_relay_dropped_unknown_destination", "counter", "Packets dropped because the destination is not connected.";
     dropped_queue_full => "uring_relay_dropped_queue_full", "counter", "Packets dropped because the destination queue was full.";
+    dropped_budget => "uring_relay_dropped_memory_budget", "counter", "Packets dropped because queued packets reached limits.max_queued_bytes.";
+    dropped_cross_shard => "uring_relay_dropped_cross_shard_full", "counter", "Packets dropped because the hand-off to the destination's shard was full.";
     dropped_on_close => "uring_relay_dropped_on_close", "counter", "Queued packets lost when their destination disconnected.";
-    write_stalls => "uring_relay_write_stall_disconnects", "counter", "Clients disconnected after a write stalled for 2 s.";
+    write_stalls => "uring_relay_write_stall_disconnects", "counter", "Clients disconnected after a write made no progress for 2 s.";
     ping_timeouts => "uring_relay_ping_timeout_disconnects", "counter", "Clients disconnected for not answering a server ping.";
     protocol_errors => "uring_relay_protocol_error_disconnects", "counter", "Clients disconnected for a protocol violation.";
     handshake_failures => "uring_relay_handshake_failures", "counter", "Connections closed during the HTTP exchange or ClientInfo handshake.";
@@ -96,6 +103,8 @@ metric_group! {
     cross_shard_batches => "uring_relay_cross_shard_batches", "counter", "Batches handed to another shard.";
     clients => "uring_relay_clients", "gauge", "Clients registered on this shard.";
     queued_packets => "uring_relay_queued_packets", "gauge", "Packets waiting in send queues on this shard.";
+    queued_bytes => "uring_relay_queued_bytes", "gauge", "Bytes queued or being written to clients of this shard.";
+    read_busy => "uring_relay_read_busy_connections", "gauge", "Connections sharing the shard's read buffer budget.";
     }
 }
 

@@ -19,6 +19,12 @@ pub enum Pushed {
     Full,
 }
 
+/// Most bytes a RecvPacket of `packet_len` takes in a queue, on either
+/// transport.
+pub const fn recv_packet_cost(packet_len: usize) -> usize {
+    ws_or_stream_overhead() + KEY_LEN + packet_len
+}
+
 /// Largest RecvPacket header on either transport (websocket: 10 + type).
 const fn ws_or_stream_overhead() -> usize {
     if HEADER_LEN > 11 {
@@ -54,8 +60,7 @@ impl SendQueue {
             return Pushed::Full;
         }
         let first = self.bytes.is_empty();
-        self.bytes
-            .reserve(ws_or_stream_overhead() + KEY_LEN + packet.len());
+        self.bytes.reserve(recv_packet_cost(packet.len()));
         self.transport
             .write_recv_header(&mut self.bytes, packet.len());
         self.bytes.extend_from_slice(src);
@@ -110,10 +115,15 @@ impl SendQueue {
         self.bytes.is_empty()
     }
 
-    /// Drops everything; returns the number of packets lost.
-    pub fn clear(&mut self) -> usize {
-        self.bytes = Vec::new();
-        std::mem::take(&mut self.packets)
+    /// Bytes queued.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Drops everything; returns the packets and bytes lost.
+    pub fn clear(&mut self) -> (usize, usize) {
+        let bytes = std::mem::take(&mut self.bytes).len();
+        (std::mem::take(&mut self.packets), bytes)
     }
 }
 
@@ -165,7 +175,7 @@ mod tests {
         assert_eq!(q.push_packet(&[1; 32], b"x"), Pushed::Full);
         // Control frames still fit.
         assert_eq!(q.push_frame(&Frame::Pong([0; 8])), Pushed::Behind);
-        assert_eq!(q.clear(), PER_CLIENT_QUEUE_DEPTH);
+        assert_eq!(q.clear().0, PER_CLIENT_QUEUE_DEPTH);
         let big = vec![0u8; 64 * 1024];
         let mut pushed = 0;
         while q.push_packet(&[1; 32], &big) != Pushed::Full {

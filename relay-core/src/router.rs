@@ -4,6 +4,8 @@
 //! shard's client map is a plain `HashMap` only it touches.
 
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
@@ -46,6 +48,9 @@ pub fn owner(key: &NodeKey, shards: usize) -> usize {
 #[derive(Clone)]
 pub struct Router {
     mailboxes: Vec<UnboundedSender<ShardMsg>>,
+    /// Batch bytes sent to each shard and not yet delivered by it: what a
+    /// lagging shard makes the others hold.
+    in_transit: Arc<[AtomicUsize]>,
 }
 
 impl Router {
@@ -54,7 +59,14 @@ impl Router {
         let (tx, rx) = (0..shards)
             .map(|_| tokio::sync::mpsc::unbounded_channel())
             .unzip();
-        (Self { mailboxes: tx }, rx)
+        let in_transit = (0..shards).map(|_| AtomicUsize::new(0)).collect();
+        (
+            Self {
+                mailboxes: tx,
+                in_transit,
+            },
+            rx,
+        )
     }
 
     pub fn shards(&self) -> usize {
@@ -71,10 +83,38 @@ impl Router {
             .get(shard)
             .is_some_and(|m| m.send(msg).is_ok())
     }
+
+    /// Sends a batch, counted in transit until the shard calls
+    /// [`Router::delivered`].
+    pub fn send_batch(&self, shard: usize, batch: Vec<u8>) {
+        let Some(count) = self.in_transit.get(shard) else {
+            return;
+        };
+        let len = batch.len();
+        count.fetch_add(len, Ordering::Relaxed);
+        if !self.send(shard, ShardMsg::Batch(batch)) {
+            count.fetch_sub(len, Ordering::Relaxed);
+        }
+    }
+
+    /// A shard took a batch of `len` bytes off its mailbox.
+    pub fn delivered(&self, shard: usize, len: usize) {
+        if let Some(count) = self.in_transit.get(shard) {
+            count.fetch_sub(len, Ordering::Relaxed);
+        }
+    }
+
+    /// Batch bytes on their way to `shard`.
+    pub fn in_transit(&self, shard: usize) -> usize {
+        self.in_transit
+            .get(shard)
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
 }
 
 /// Record kinds inside a batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum RecordKind {
     Packet = 0,
     PeerGone = 1,
@@ -88,6 +128,11 @@ pub struct Batch;
 const RECORD_HEADER: usize = 1 + 32 + 32 + 4;
 
 impl Batch {
+    /// Bytes a record carrying `packet` takes in a batch.
+    pub fn record_len(packet: &[u8]) -> usize {
+        RECORD_HEADER + packet.len()
+    }
+
     pub fn push(buf: &mut Vec<u8>, kind: RecordKind, dst: &NodeKey, src: &NodeKey, packet: &[u8]) {
         buf.reserve(RECORD_HEADER + packet.len());
         buf.push(kind as u8);
@@ -103,10 +148,15 @@ impl Batch {
         let mut rest = buf;
         std::iter::from_fn(move || {
             let head = rest.get(..RECORD_HEADER)?;
-            let kind = if head[0] == 0 {
-                RecordKind::Packet
-            } else {
-                RecordKind::PeerGone
+            let kind = match head[0] {
+                0 => RecordKind::Packet,
+                1 => RecordKind::PeerGone,
+                // Only Batch::push writes batches: an unknown kind is a
+                // bug, and the rest of the batch cannot be trusted.
+                other => {
+                    debug_assert!(false, "unknown batch record kind {other}");
+                    return None;
+                }
             };
             let dst: &NodeKey = head[1..33].try_into().ok()?;
             let src: &NodeKey = head[33..65].try_into().ok()?;

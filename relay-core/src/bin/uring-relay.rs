@@ -12,6 +12,19 @@ use relay_core::metrics::StunMetrics;
 use relay_core::shard::Server;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
+/// jemalloc gives freed memory back to the system: after a burst of clients
+/// the process shrinks to its idle size instead of keeping every arena.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Purge settings read by jemalloc at start: a background thread returns
+/// dirty pages after about a second (`MADV_DONTNEED`, so RSS drops at once,
+/// not only under memory pressure). `_RJEM_MALLOC_CONF` overrides them.
+#[allow(non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+pub static malloc_conf: &[u8; 60] =
+    b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 /// iroh 0.35 relay server on io_uring, sharded per core.
 #[derive(Parser, Debug)]
 #[command(version, about)]

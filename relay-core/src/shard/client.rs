@@ -10,10 +10,11 @@ use tokio::sync::Notify;
 use tokio_uring::net::TcpStream;
 
 use super::pool::BufPool;
+use crate::budget::{QueueBudget, TransitUse};
 use crate::metrics::ShardMetrics;
 use crate::proto::key::{KeySet, NodeKey};
 use crate::proto::{Frame, Transport};
-use crate::queue::{Pushed, SendQueue};
+use crate::queue::{recv_packet_cost, Pushed, SendQueue};
 use crate::ratelimit::{RxLimit, TokenBucket};
 
 /// Distinct destinations remembered per client for PeerGone.
@@ -38,10 +39,22 @@ pub struct Client {
     pub stream: TcpStream,
     queue: RefCell<SendQueue>,
     pool: Rc<BufPool>,
+    /// The shard's budget for queued bytes, charged for every byte this
+    /// client holds queued or in flight.
+    budget: Rc<QueueBudget>,
+    /// Bytes this client holds against the budget.
+    held: Cell<usize>,
+    /// What this client sent towards other shards in this flush round.
+    pub transit: TransitUse,
     wake: Notify,
     closed: Cell<Option<CloseReason>>,
-    /// Set while a write is in flight, to detect stalls.
-    pub write_since: Cell<Option<Instant>>,
+    /// Set while a write is in flight: when it last made progress. A
+    /// receiver is stalled only if this gets old, not if a large write
+    /// drains slowly.
+    pub write_progress: Cell<Option<Instant>>,
+    /// The kernel's acknowledged-bytes count when the write was first
+    /// suspected of stalling, and when (see [`super::tcp_info`]).
+    pub stall_probe: Cell<Option<(u64, Instant)>>,
     pub last_recv: Cell<Instant>,
     pub ping_interval: Duration,
     /// Outstanding server ping: data and when it was sent.
@@ -62,6 +75,7 @@ impl Client {
         transport: Transport,
         stream: TcpStream,
         pool: Rc<BufPool>,
+        budget: Rc<QueueBudget>,
     ) -> Self {
         // 15 s + 1..=5 s, chosen once per connection (PROTOCOL.md 5.3).
         let jitter = 1 + rand::random::<u64>() % 5;
@@ -71,9 +85,13 @@ impl Client {
             stream,
             queue: RefCell::new(SendQueue::new(transport)),
             pool,
+            budget,
+            held: Cell::new(0),
+            transit: TransitUse::default(),
             wake: Notify::new(),
             closed: Cell::new(None),
-            write_since: Cell::new(None),
+            write_progress: Cell::new(None),
+            stall_probe: Cell::new(None),
             last_recv: Cell::new(Instant::now()),
             ping_interval: Duration::from_secs(15 + jitter),
             ping_out: Cell::new(None),
@@ -102,17 +120,27 @@ impl Client {
         self.closed.get()
     }
 
-    /// Queues a RecvPacket; false (and counted) when the queue is full.
+    /// Queues a RecvPacket; false (and counted) when the queue is full or
+    /// the shard's budget for queued bytes is spent.
     pub fn enqueue_packet(&self, src: &NodeKey, packet: &[u8], m: &ShardMetrics) -> bool {
         if self.is_closed() {
             m.dropped_on_close.inc();
+            return false;
+        }
+        if !self
+            .budget
+            .admits(self.held.get(), recv_packet_cost(packet.len()))
+        {
+            m.dropped_budget.inc();
             return false;
         }
         let mut queue = self.queue.borrow_mut();
         if queue.needs_buffer() {
             queue.install(self.pool.get());
         }
+        let before = queue.len();
         let pushed = queue.push_packet(src, packet);
+        self.budget.charge(&self.held, queue.len() - before);
         drop(queue);
         if pushed == Pushed::Full {
             m.dropped_queue_full.inc();
@@ -136,7 +164,9 @@ impl Client {
         if queue.needs_buffer() {
             queue.install(self.pool.get());
         }
+        let before = queue.len();
         let pushed = queue.push_frame(frame);
+        self.budget.charge(&self.held, queue.len() - before);
         drop(queue);
         if pushed == Pushed::First {
             self.wake.notify_one();
@@ -145,12 +175,15 @@ impl Client {
     }
 
     /// Takes everything queued: the bytes and how many packets they hold.
-    /// Hand the buffer back with [`Client::recycle`] after writing it.
+    /// Hand the buffer back with [`Client::written`] after writing it.
     pub fn take_queued(&self) -> (Vec<u8>, usize) {
         self.queue.borrow_mut().take()
     }
 
-    pub fn recycle(&self, buf: Vec<u8>) {
+    /// Returns a buffer from [`Client::take_queued`] once its write ended,
+    /// written or not: its bytes leave the budget, the buffer the pool.
+    pub fn written(&self, buf: Vec<u8>) {
+        self.budget.release(&self.held, buf.len());
         self.pool.put(buf);
     }
 
@@ -171,7 +204,9 @@ impl Client {
             return false;
         }
         self.closed.set(Some(reason));
-        let lost = self.queue.borrow_mut().clear() as u64;
+        let (lost, bytes) = self.queue.borrow_mut().clear();
+        self.budget.release(&self.held, bytes);
+        let lost = lost as u64;
         m.queued_packets.sub(lost);
         m.dropped_on_close.add(lost);
         let _ = self.stream.shutdown(std::net::Shutdown::Both);

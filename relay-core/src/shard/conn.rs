@@ -15,12 +15,11 @@ use crate::proto::reader::{FrameReader, ReadError, Step};
 use crate::ratelimit::frame_cost;
 use crate::router::RecordKind;
 
-/// Read buffer of an idle connection; grows under load, shrinks back.
+/// Read buffer of an idle connection; grows under load (within the
+/// shard's [`crate::budget::ReadShare`]), shrinks back.
 pub const SMALL_BUF: usize = 2048;
 /// Consecutive small reads after which a grown read buffer is shrunk.
 const SHRINK_AFTER: u32 = 8;
-/// Largest read issued when the buffer is not holding a bigger frame.
-const MAX_READ: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 enum ConnError {
@@ -59,6 +58,7 @@ async fn read_loop(
 ) -> CloseReason {
     let mut next_read = SMALL_BUF;
     let mut small_reads = 0u32;
+    let mut busy = shard.reads.guard();
     loop {
         let need = match process(shard, client, &mut buf, reader) {
             Ok(Flow::Need(n)) => n,
@@ -77,7 +77,9 @@ async fn read_loop(
         if let Some(r) = client.close_reason() {
             return r;
         }
-        // Room for the rest of a large frame, else one read of `next_read`.
+        // Room for the rest of a large frame, else one read of `next_read`
+        // (shrinking as more connections get busy).
+        next_read = next_read.min(shard.reads.cap()).max(SMALL_BUF);
         let want = need.max(buf.len() + next_read);
         if buf.capacity() < want {
             buf.reserve_exact(want - buf.len());
@@ -90,8 +92,9 @@ async fn read_loop(
             Ok(0) | Err(_) => return client.close_reason().unwrap_or(CloseReason::Disconnected),
             Ok(n) => {
                 client.last_recv.set(Instant::now());
-                if n == spare {
-                    next_read = (next_read * 2).min(MAX_READ);
+                if n == spare && next_read < shard.reads.cap() {
+                    next_read = (next_read * 2).min(shard.reads.cap());
+                    busy.set(true);
                 }
                 small_reads = if n < SMALL_BUF / 2 {
                     small_reads + 1
@@ -108,6 +111,7 @@ async fn read_loop(
             small.extend_from_slice(&buf);
             buf = small;
             next_read = SMALL_BUF;
+            busy.set(false);
         }
     }
 }
@@ -177,7 +181,7 @@ fn handle_frame(shard: &Shard, client: &Client, ty: u8, payload: &[u8]) -> Resul
                 m.send_packets_recv.inc();
             }
             m.bytes_recv.add(packet.len() as u64);
-            shard.route(RecordKind::Packet, dst, &client.key, packet);
+            shard.route(RecordKind::Packet, dst, client, packet);
         }
         Frame::Ping(data) => {
             m.got_ping.inc();
@@ -221,19 +225,37 @@ async fn write_loop(shard: Rc<Shard>, client: Rc<Client>) {
         }
         let (bytes, packets) = client.take_queued();
         if bytes.is_empty() {
-            client.recycle(bytes);
+            client.written(bytes);
             client.wait_for_queued().await;
             continue;
         }
         m.queued_packets.sub(packets as u64);
-        client.write_since.set(Some(Instant::now()));
-        let (res, bytes) = client.stream.write_all(bytes).await;
-        client.write_since.set(None);
+        let (res, bytes) = write_all(&client, bytes).await;
+        client.write_progress.set(None);
+        client.written(bytes);
         if let Err(e) = res {
             tracing::debug!("write failed: {e}");
+            m.dropped_on_close.add(packets as u64);
             client.close(CloseReason::Disconnected, m);
             return;
         }
-        client.recycle(bytes);
     }
+}
+
+/// Writes all of `bytes`, noting the time of every partial write: a slow
+/// reader keeps the write moving and stays connected; only one that takes
+/// nothing for [`super::sweeper::WRITE_TIMEOUT`] is cut off.
+async fn write_all(client: &Client, mut bytes: Vec<u8>) -> (std::io::Result<()>, Vec<u8>) {
+    let mut pos = 0;
+    while pos < bytes.len() {
+        client.write_progress.set(Some(Instant::now()));
+        let (res, slice) = client.stream.write(bytes.slice(pos..)).submit().await;
+        bytes = slice.into_inner();
+        match res {
+            Ok(0) => return (Err(std::io::ErrorKind::WriteZero.into()), bytes),
+            Ok(n) => pos += n,
+            Err(e) => return (Err(e), bytes),
+        }
+    }
+    (Ok(()), bytes)
 }

@@ -23,6 +23,7 @@ pub async fn run(shard: Rc<Shard>, mut rx: UnboundedReceiver<ShardMsg>) {
                 for (kind, dst, src, packet) in Batch::records(&b) {
                     shard.deliver(kind, dst, src, packet);
                 }
+                shard.router.delivered(shard.id, b.len());
             }
             ShardMsg::Reload(p) => shard.reload(p),
             ShardMsg::Shutdown => {
@@ -48,7 +49,7 @@ async fn shutdown(shard: &Shard) {
     while Instant::now() < deadline
         && clients
             .iter()
-            .any(|c| !c.is_closed() && (c.has_queued() || c.write_since.get().is_some()))
+            .any(|c| !c.is_closed() && (c.has_queued() || c.write_progress.get().is_some()))
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

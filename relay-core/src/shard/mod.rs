@@ -11,6 +11,7 @@ mod pool;
 mod slice;
 mod state;
 mod sweeper;
+mod tcp_info;
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;

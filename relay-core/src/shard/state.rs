@@ -9,12 +9,13 @@ use tokio_uring::net::TcpStream;
 
 use super::client::{Client, CloseReason};
 use super::pool::BufPool;
+use crate::budget::{QueueBudget, ReadShare, TransitShare};
 use crate::config::Policy;
 use crate::metrics::ShardMetrics;
 use crate::proto::key::{KeyMap, NodeKey};
 use crate::proto::reader::FrameReader;
 use crate::proto::{Frame, Transport};
-use crate::router::{Batch, RecordKind, Router, ShardMsg};
+use crate::router::{Batch, RecordKind, Router};
 
 pub struct Shard {
     pub id: usize,
@@ -30,6 +31,12 @@ pub struct Shard {
     next_id: Cell<u64>,
     pub shutting_down: Cell<bool>,
     pub pool: Rc<BufPool>,
+    /// This shard's part of `limits.max_queued_bytes`.
+    pub budget: Rc<QueueBudget>,
+    /// Read buffer bytes shared by the connections that are busy.
+    pub reads: ReadShare,
+    /// Bytes towards other shards, shared among the sending clients.
+    transit: TransitShare,
     /// Every registered client, for the sweeper's incremental pass.
     pub sweep_list: RefCell<Vec<Weak<Client>>>,
     pub sweep_cursor: Cell<usize>,
@@ -38,6 +45,7 @@ pub struct Shard {
 impl Shard {
     pub fn new(id: usize, router: Router, metrics: Arc<ShardMetrics>, policy: Arc<Policy>) -> Self {
         let n = router.shards();
+        let budget = Rc::new(QueueBudget::new(queue_share(&policy, n)));
         Self {
             id,
             router,
@@ -50,6 +58,9 @@ impl Shard {
             next_id: Cell::new(0),
             shutting_down: Cell::new(false),
             pool: Rc::new(BufPool::default()),
+            budget,
+            reads: ReadShare::default(),
+            transit: TransitShare::default(),
             sweep_list: RefCell::new(Vec::new()),
             sweep_cursor: Cell::new(0),
         }
@@ -72,7 +83,14 @@ impl Shard {
         }
         let id = self.next_id.get();
         self.next_id.set(id + 1);
-        let client = Rc::new(Client::new(id, key, transport, stream, self.pool.clone()));
+        let client = Rc::new(Client::new(
+            id,
+            key,
+            transport,
+            stream,
+            self.pool.clone(),
+            self.budget.clone(),
+        ));
         if let Some(limit) = self.policy.borrow().rx_limit {
             client.set_rx_limit(Some(limit));
         }
@@ -94,6 +112,8 @@ impl Shard {
         for c in self.clients.borrow().values() {
             c.set_rx_limit(policy.rx_limit);
         }
+        self.budget
+            .set_limit(queue_share(&policy, self.router.shards()));
         *self.policy.borrow_mut() = policy;
     }
 
@@ -112,35 +132,44 @@ impl Shard {
         if current && !replaced && !self.shutting_down.get() {
             let peers: Vec<NodeKey> = client.sent_to.borrow().iter().copied().collect();
             for peer in peers {
-                self.route(RecordKind::PeerGone, &peer, &client.key, &[]);
+                self.route(RecordKind::PeerGone, &peer, client, &[]);
             }
         }
     }
 
     fn update_client_gauge(&self) {
-        let n = self.clients.borrow().len() as u64;
-        let g = &self.metrics.clients;
-        g.sub(g.get());
-        g.add(n);
+        self.metrics.clients.set(self.clients.borrow().len() as u64);
     }
 
-    /// Sends a packet (or PeerGone) towards `dst`: queued directly if this
-    /// shard owns it, else appended to the owner's outbox.
-    pub fn route(&self, kind: RecordKind, dst: &NodeKey, src: &NodeKey, packet: &[u8]) {
+    /// Sends a packet (or PeerGone) from `src` towards `dst`: queued
+    /// directly if this shard owns it, else appended to the owner's outbox.
+    pub fn route(&self, kind: RecordKind, dst: &NodeKey, src: &Client, packet: &[u8]) {
         let owner = self.router.owner(dst);
         if owner == self.id {
-            self.deliver(kind, dst, src, packet);
-        } else {
-            let mut boxes = self.outboxes.borrow_mut();
-            if let Some(b) = boxes.get_mut(owner) {
-                Batch::push(b, kind, dst, src, packet);
+            self.deliver(kind, dst, &src.key, packet);
+            return;
+        }
+        let mut boxes = self.outboxes.borrow_mut();
+        let Some(b) = boxes.get_mut(owner) else {
+            return;
+        };
+        // A lagging shard must not make its peers hold without bound what
+        // it has not taken yet, nor one flood crowd out other senders.
+        // PeerGone records are tiny and always go.
+        let n = Batch::record_len(packet);
+        if kind == RecordKind::Packet {
+            let held = b.len() + self.router.in_transit(owner);
+            let cap = transit_limit(&self.policy.borrow(), self.router.shards());
+            if !self.transit.admits(&src.transit, held, n, cap) {
+                self.metrics.dropped_cross_shard.inc();
+                return;
             }
-            if !self.flush_due.replace(true) {
-                self.flush_wake.notify_one();
-            }
-            if kind == RecordKind::Packet {
-                self.metrics.cross_shard_packets.inc();
-            }
+            self.transit.charge(&src.transit, n);
+            self.metrics.cross_shard_packets.inc();
+        }
+        Batch::push(b, kind, dst, &src.key, packet);
+        if !self.flush_due.replace(true) {
+            self.flush_wake.notify_one();
         }
     }
 
@@ -179,13 +208,31 @@ impl Shard {
 
     /// Hands every non-empty outbox to its shard: one wake-up per batch.
     fn flush_outboxes(&self) {
+        self.transit.next_round();
         let mut boxes = self.outboxes.borrow_mut();
         for (shard, b) in boxes.iter_mut().enumerate() {
             if !b.is_empty() {
                 let batch = std::mem::take(b);
                 self.metrics.cross_shard_batches.inc();
-                self.router.send(shard, ShardMsg::Batch(batch));
+                self.router.send_batch(shard, batch);
             }
         }
     }
+}
+
+/// A shard's part of the queue budget: 3/4 of an even share, the rest
+/// being what may be in transit to it from other shards.
+fn queue_share(policy: &Policy, shards: usize) -> usize {
+    let share = policy.max_queued_bytes / shards.max(1);
+    if shards > 1 {
+        share - share / 4
+    } else {
+        share
+    }
+}
+
+/// Bytes one shard may have in transit to another: together the senders
+/// to a shard stay within 1/4 of its share.
+fn transit_limit(policy: &Policy, shards: usize) -> usize {
+    policy.max_queued_bytes / shards.max(1) / 4 / (shards - 1).max(1)
 }

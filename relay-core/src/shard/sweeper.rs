@@ -7,14 +7,19 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::client::CloseReason;
+use std::os::fd::AsRawFd;
+
+use super::client::{Client, CloseReason};
 use super::state::Shard;
 use crate::proto::Frame;
 
-/// A write stalled this long disconnects its receiver.
+/// A write that made no progress for this long disconnects its receiver.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 /// A server ping unanswered this long disconnects the client.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time without an observed write completion after which the kernel is
+/// asked whether the receiver still takes bytes.
+const SUSPECT_AFTER: Duration = Duration::from_millis(500);
 const TICK: Duration = Duration::from_millis(50);
 /// Ticks per full pass over the clients (one pass per 500 ms).
 const SLICES: usize = 10;
@@ -30,6 +35,9 @@ pub async fn run(shard: Rc<Shard>) {
             return;
         }
         sweep(&shard, Instant::now());
+        let m = &shard.metrics;
+        m.queued_bytes.set(shard.budget.used() as u64);
+        m.read_busy.set(shard.reads.busy() as u64);
         if n % TRIM_EVERY == 0 {
             shard.pool.trim();
         }
@@ -57,10 +65,7 @@ fn sweep(shard: &Shard, now: Instant) {
         if c.is_closed() {
             continue;
         }
-        if c.write_since
-            .get()
-            .is_some_and(|t| now.duration_since(t) > WRITE_TIMEOUT)
-        {
+        if write_stalled(&c, now) {
             to_close.push((c, CloseReason::WriteStall));
             continue;
         }
@@ -88,6 +93,33 @@ fn sweep(shard: &Shard, now: Instant) {
                 _ => m.ping_timeouts.inc(),
             }
             tracing::debug!(client = %crate::proto::key::short_hex(&c.key), ?reason, "closing");
+        }
+    }
+}
+
+/// Whether the client's write has made no progress for [`WRITE_TIMEOUT`].
+/// A shard that is busy submits and sees completions late, so a write
+/// that looks stuck is checked against the kernel: stalled means bytes
+/// wait for the receiver and it acknowledged none of them for that long.
+fn write_stalled(c: &Client, now: Instant) -> bool {
+    let Some(progress) = c.write_progress.get() else {
+        c.stall_probe.set(None);
+        return false;
+    };
+    if now.duration_since(progress) < SUSPECT_AFTER {
+        return false;
+    }
+    let Some(kernel) = super::tcp_info::send_progress(c.stream.as_raw_fd()) else {
+        // No kernel counters: judge by the completions seen.
+        return now.duration_since(progress) > WRITE_TIMEOUT;
+    };
+    match c.stall_probe.get() {
+        Some((acked, since)) if kernel.waiting && acked == kernel.acked => {
+            now.duration_since(since) > WRITE_TIMEOUT
+        }
+        _ => {
+            c.stall_probe.set(Some((kernel.acked, now)));
+            false
         }
     }
 }
