@@ -13,7 +13,8 @@ fn start(shards: usize) -> Server {
     let config = ConfigFile::parse(&text)
         .and_then(|f| f.resolve(false))
         .expect("bench config");
-    Server::start(&config).expect("relay starts")
+    let metrics = (0..shards).map(|_| Default::default()).collect();
+    Server::start(&config, metrics).expect("relay starts")
 }
 
 fn pair(addr: SocketAddr) -> (BenchClient, BenchClient) {

@@ -1,6 +1,7 @@
 //! Open-file limit: every client is a socket, so check it before connecting.
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
+use relay_core::fdlimit;
 
 /// Descriptors needed beyond the client sockets (runtime, stdio, files).
 pub const SPARE_FDS: u64 = 64;
@@ -9,43 +10,24 @@ pub const SPARE_FDS: u64 = 64;
 /// fails with advice when even the hard limit is too low.
 pub fn ensure_nofile(clients: usize) -> Result<u64> {
     let need = clients as u64 + SPARE_FDS;
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes into the struct we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        bail!(
-            "getrlimit(RLIMIT_NOFILE): {}",
-            std::io::Error::last_os_error()
-        );
+    let (soft, hard) = fdlimit::get().map_err(|e| anyhow!("getrlimit(RLIMIT_NOFILE): {e}"))?;
+    if soft >= need {
+        return Ok(soft);
     }
-    if lim.rlim_cur >= need {
-        return Ok(lim.rlim_cur);
-    }
-    if lim.rlim_max < need {
+    if hard < need {
         bail!(
-            "{clients} clients need about {need} open files, but the hard limit (ulimit -Hn) is {}. \
+            "{clients} clients need about {need} open files, but the hard limit (ulimit -Hn) is {hard}. \
              Raise it (e.g. `ulimit -n {need}` as root, LimitNOFILE= in systemd, or nofile in \
-             /etc/security/limits.conf) or use fewer --clients.",
-            lim.rlim_max
+             /etc/security/limits.conf) or use fewer --clients."
         );
     }
-    let raised = libc::rlimit {
-        rlim_cur: lim.rlim_max,
-        rlim_max: lim.rlim_max,
-    };
-    // SAFETY: setrlimit reads the struct we pass.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
-        bail!(
-            "{clients} clients need about {need} open files; the soft limit is {} and raising it \
-             to the hard limit {} failed: {}. Run `ulimit -n {need}` first.",
-            lim.rlim_cur,
-            lim.rlim_max,
-            std::io::Error::last_os_error()
-        );
+    match fdlimit::raise_to_hard() {
+        Ok((_, raised)) => Ok(raised),
+        Err(e) => bail!(
+            "{clients} clients need about {need} open files; the soft limit is {soft} and raising it \
+             to the hard limit {hard} failed: {e}. Run `ulimit -n {need}` first."
+        ),
     }
-    Ok(raised.rlim_cur)
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@
 pub mod access;
 pub mod budget;
 pub mod config;
+pub mod fdlimit;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod metrics_http;
 pub mod proto;

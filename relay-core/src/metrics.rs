@@ -95,6 +95,9 @@ metric_group! {
     write_stalls => "uring_relay_write_stall_disconnects", "counter", "Clients disconnected after a write made no progress for 2 s.";
     ping_timeouts => "uring_relay_ping_timeout_disconnects", "counter", "Clients disconnected for not answering a server ping.";
     protocol_errors => "uring_relay_protocol_error_disconnects", "counter", "Clients disconnected for a protocol violation.";
+    accept_emfile => "uring_relay_accept_errors{errno=\"EMFILE\"}", "counter", "Accepts that failed, by errno; the relay backs off and keeps serving.";
+    accept_enfile => "uring_relay_accept_errors{errno=\"ENFILE\"}", "counter", "Accepts that failed, by errno; the relay backs off and keeps serving.";
+    accept_other => "uring_relay_accept_errors{errno=\"other\"}", "counter", "Accepts that failed, by errno; the relay backs off and keeps serving.";
     handshake_failures => "uring_relay_handshake_failures", "counter", "Connections closed during the HTTP exchange or ClientInfo handshake.";
     access_denied => "uring_relay_access_denied", "counter", "Handshakes refused by access control.";
     replaced => "uring_relay_replaced_connections", "counter", "Connections closed because the same key connected again.";
@@ -108,12 +111,34 @@ metric_group! {
     }
 }
 
+/// Process-wide figures, read at scrape time.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProcessStats {
+    pub rss_bytes: Option<u64>,
+    pub open_fds: Option<u64>,
+    pub log_lines_dropped: u64,
+}
+
+impl ProcessStats {
+    pub fn read() -> Self {
+        Self {
+            rss_bytes: process_rss_bytes(),
+            open_fds: std::fs::read_dir("/proc/self/fd")
+                .ok()
+                .map(|d| d.count() as u64),
+            log_lines_dropped: crate::logging::dropped_lines(),
+        }
+    }
+}
+
 /// Renders STUN's counters (first, as the reference does) and every
-/// shard's: the reference's names summed, gauges labelled per shard.
+/// shard's: the reference's names summed, gauges labelled per shard. A
+/// name may carry labels (`family{errno="EMFILE"}`): consecutive entries
+/// of one family share its HELP and TYPE.
 pub fn render(
     stun: Option<&StunMetrics>,
     shards: &[&ShardMetrics],
-    rss_bytes: Option<u64>,
+    process: ProcessStats,
 ) -> String {
     let mut out = String::new();
     if let Some(stun) = stun {
@@ -127,27 +152,58 @@ pub fn render(
         out.push_str("# EOF\n");
         return out;
     };
+    let mut family_seen = "";
     for (i, (name, kind, help, _)) in first.each().enumerate() {
-        let total: u64 = shards
-            .iter()
-            .map(|s| s.each().nth(i).map_or(0, |m| m.3.get()))
-            .sum();
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
+        let (family, labels) = match name.split_once('{') {
+            Some((f, l)) => (f, l.trim_end_matches('}')),
+            None => (name, ""),
+        };
+        if family != family_seen {
+            let _ = writeln!(out, "# HELP {family} {help}");
+            let _ = writeln!(out, "# TYPE {family} {kind}");
+            family_seen = family;
+        }
+        let value = |s: &ShardMetrics| s.each().nth(i).map_or(0, |m| m.3.get());
         if kind == "counter" {
-            let _ = writeln!(out, "{name}_total {total}");
+            let total: u64 = shards.iter().map(|s| value(s)).sum();
+            let labels = if labels.is_empty() {
+                String::new()
+            } else {
+                format!("{{{labels}}}")
+            };
+            let _ = writeln!(out, "{family}_total{labels} {total}");
         } else {
+            let sep = if labels.is_empty() { "" } else { "," };
             for (s, shard) in shards.iter().enumerate() {
-                let v = shard.each().nth(i).map_or(0, |m| m.3.get());
-                let _ = writeln!(out, "{name}{{shard=\"{s}\"}} {v}");
+                let v = value(shard);
+                let _ = writeln!(out, "{family}{{shard=\"{s}\"{sep}{labels}}} {v}");
             }
         }
     }
-    if let Some(rss) = rss_bytes {
-        out.push_str("# HELP process_resident_memory_bytes Resident memory size in bytes.\n");
-        out.push_str("# TYPE process_resident_memory_bytes gauge\n");
-        let _ = writeln!(out, "process_resident_memory_bytes {rss}");
+    let gauges = [
+        (
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            process.rss_bytes,
+        ),
+        (
+            "process_open_fds",
+            "Number of open file descriptors.",
+            process.open_fds,
+        ),
+    ];
+    for (name, help, v) in gauges {
+        if let Some(v) = v {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
     }
+    let _ = writeln!(
+        out,
+        "# HELP uring_relay_log_lines_dropped Log lines dropped because stderr was not taking them.\n\
+         # TYPE uring_relay_log_lines_dropped counter\n\
+         uring_relay_log_lines_dropped_total {}",
+        process.log_lines_dropped
+    );
     out.push_str("# EOF\n");
     out
 }
@@ -175,7 +231,14 @@ mod tests {
         b.clients.sub(1);
         let stun = StunMetrics::default();
         stun.requests.add(3);
-        let text = render(Some(&stun), &[&a, &b], Some(4096));
+        a.accept_emfile.add(2);
+        b.accept_enfile.inc();
+        let process = ProcessStats {
+            rss_bytes: Some(4096),
+            open_fds: Some(7),
+            log_lines_dropped: 3,
+        };
+        let text = render(Some(&stun), &[&a, &b], process);
         assert!(text.starts_with("# HELP stun_requests "));
         assert!(text.contains("stun_requests_total 3\n"));
         assert!(text.contains("# TYPE relayserver_accepts counter\nrelayserver_accepts_total 3\n"));
@@ -183,6 +246,15 @@ mod tests {
         assert!(text.contains("uring_relay_clients{shard=\"1\"} 2\n"));
         assert!(text.contains("relayserver_frames_rx_ratelimited_total_total 0\n"));
         assert!(text.contains("process_resident_memory_bytes 4096\n"));
+        assert!(text.contains("process_open_fds 7\n"));
+        assert!(text.contains("uring_relay_log_lines_dropped_total 3\n"));
+        assert!(text.contains(
+            "# TYPE uring_relay_accept_errors counter\n\
+             uring_relay_accept_errors_total{errno=\"EMFILE\"} 2\n\
+             uring_relay_accept_errors_total{errno=\"ENFILE\"} 1\n\
+             uring_relay_accept_errors_total{errno=\"other\"} 0\n"
+        ));
+        assert_eq!(text.matches("# TYPE uring_relay_accept_errors ").count(), 1);
         assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::metrics::{process_rss_bytes, render, ShardMetrics, StunMetrics};
+use crate::metrics::{render, ProcessStats, ShardMetrics, StunMetrics};
 
 /// Binds now (so a bad address fails at start) and serves on a thread.
 pub fn spawn(
@@ -19,9 +19,16 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || {
-            for conn in listener.incoming().flatten() {
-                if let Err(e) = serve(conn, stun.as_deref(), &shards) {
-                    tracing::debug!("metrics request failed: {e}");
+            for conn in listener.incoming() {
+                match conn {
+                    Ok(conn) => {
+                        if let Err(e) = serve(conn, stun.as_deref(), &shards) {
+                            tracing::debug!("metrics request failed: {e}");
+                        }
+                    }
+                    // Out of descriptors: wait for some to be freed
+                    // instead of spinning.
+                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
                 }
             }
         })?;
@@ -46,7 +53,7 @@ fn serve(
         head.extend_from_slice(&chunk[..n]);
     }
     let refs: Vec<&ShardMetrics> = shards.iter().map(|s| s.as_ref()).collect();
-    let body = render(stun, &refs, process_rss_bytes());
+    let body = render(stun, &refs, ProcessStats::read());
     let reply = format!(
         "HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()

@@ -7,6 +7,7 @@
 //! * [`raw`]: raw relay connections with 5-byte framing.
 //! * [`ws`]: a raw WebSocket client for the WS relay path.
 //! * [`client`]: the real iroh-relay 0.35 client, time-bounded.
+//! * [`endpoint`]: real iroh 0.35 endpoints whose only path is the relay.
 //! * [`openmetrics`]: scraping the metrics port and validating OpenMetrics text.
 //!
 //! Against uring-relay (`target/<profile>/uring-relay`, built once if missing;
@@ -18,6 +19,7 @@
 //! Tests of behaviour the reference lacks print `<test>: SKIP (reference lacks ...)`.
 
 pub mod client;
+pub mod endpoint;
 pub mod http;
 pub mod openmetrics;
 pub mod raw;
@@ -34,6 +36,22 @@ pub async fn bounded<T>(limit: Duration, fut: impl Future<Output = T>) -> T {
     match tokio::time::timeout(limit, fut).await {
         Ok(v) => v,
         Err(_) => panic!("test did not finish within {limit:?}"),
+    }
+}
+
+/// Raises this test process's open-file soft limit to its hard limit
+/// (tests with many clients hold one descriptor each).
+pub fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write only the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
     }
 }
 

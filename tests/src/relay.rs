@@ -73,6 +73,12 @@ pub struct RelayOptions {
     pub stun_addr: Option<SocketAddr>,
     /// Extra environment variables for the child.
     pub env: Vec<(String, String)>,
+    /// `RLIMIT_NOFILE` (soft, hard) for the child, as a service manager
+    /// would set it.
+    pub nofile: Option<(u64, u64)>,
+    /// Give the child a stderr pipe that is never read (as Madmail does):
+    /// once the pipe is full, every write to it would block.
+    pub stderr_unread: bool,
 }
 
 impl Default for RelayOptions {
@@ -83,6 +89,8 @@ impl Default for RelayOptions {
             metrics_addr: None,
             stun_addr: None,
             env: Vec::new(),
+            nofile: None,
+            stderr_unread: false,
         }
     }
 }
@@ -95,6 +103,10 @@ pub struct RelayProcess {
     config_path: PathBuf,
     log: Arc<Mutex<Vec<u8>>>,
     metrics_addr: Option<SocketAddr>,
+    bin: PathBuf,
+    opts: RelayOptions,
+    /// The read end of an unread stderr pipe, held open.
+    _unread: Option<std::io::PipeReader>,
 }
 
 impl RelayProcess {
@@ -124,31 +136,52 @@ impl RelayProcess {
         let port = free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let config_path = write_config(addr, opts)?;
-        let mut child = Command::new(bin)
-            .arg("-c")
-            .arg(&config_path)
-            .envs(opts.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("spawning {}", bin.display()))?;
         let log = Arc::new(Mutex::new(Vec::new()));
-        if let Some(out) = child.stdout.take() {
-            drain(out, log.clone());
-        }
-        if let Some(err) = child.stderr.take() {
-            drain(err, log.clone());
-        }
+        let (child, unread) = spawn(bin, &config_path, opts, &log)?;
         let mut relay = RelayProcess {
             child,
             addr,
             config_path,
             log,
             metrics_addr: opts.metrics_addr,
+            bin: bin.to_owned(),
+            opts: opts.clone(),
+            _unread: unread,
         };
         relay.wait_ready()?;
         Ok(relay)
+    }
+
+    /// Kills the relay with SIGKILL (as Madmail restarts it) and starts it
+    /// again at once on the same port and config; fails unless the new
+    /// process answers `/ping` (a dying one's listener may still take TCP
+    /// connections for a moment).
+    pub fn kill_and_restart(&mut self) -> Result<()> {
+        self.child.kill().context("SIGKILL")?;
+        self.child.wait().context("reaping the killed relay")?;
+        let (child, unread) = spawn(&self.bin, &self.config_path, &self.opts, &self.log)?;
+        self.child = child;
+        self._unread = unread;
+        self.wait_ready()?;
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                bail!(
+                    "restarted relay exited ({status}); output:\n{}",
+                    self.log_text()
+                );
+            }
+            if ping(self.addr) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "restarted relay does not answer /ping; output:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn wait_ready(&mut self) -> Result<()> {
@@ -282,6 +315,58 @@ impl Drop for RelayProcess {
     }
 }
 
+/// Spawns the relay binary on `config`, its output collected into `log`
+/// (or stderr left unread, see [`RelayOptions::stderr_unread`]).
+fn spawn(
+    bin: &Path,
+    config: &Path,
+    opts: &RelayOptions,
+    log: &Arc<Mutex<Vec<u8>>>,
+) -> Result<(Child, Option<std::io::PipeReader>)> {
+    let mut cmd = Command::new(bin);
+    cmd.arg("-c")
+        .arg(config)
+        .envs(opts.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped());
+    let unread = if opts.stderr_unread {
+        let (reader, writer) = std::io::pipe().context("creating a pipe")?;
+        cmd.stderr(writer);
+        Some(reader)
+    } else {
+        cmd.stderr(Stdio::piped());
+        None
+    };
+    if let Some((soft, hard)) = opts.nofile {
+        let lim = libc::rlimit {
+            rlim_cur: soft,
+            rlim_max: hard,
+        };
+        // SAFETY: setrlimit is async-signal-safe and touches only the
+        // child, between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+    }
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("spawning {}", bin.display()))?;
+    drop(cmd);
+    if let Some(out) = child.stdout.take() {
+        drain(out, log.clone());
+    }
+    if let Some(err) = child.stderr.take() {
+        drain(err, log.clone());
+    }
+    Ok((child, unread))
+}
+
 fn drain(mut src: impl Read + Send + 'static, log: Arc<Mutex<Vec<u8>>>) {
     std::thread::spawn(move || {
         let mut buf = [0u8; 8192];
@@ -300,6 +385,21 @@ fn drain(mut src: impl Read + Send + 'static, log: Arc<Mutex<Vec<u8>>>) {
             }
         }
     });
+}
+
+/// Whether `GET /ping` on `addr` answers 200 (blocking, bounded).
+fn ping(addr: SocketAddr) -> bool {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"GET /ping HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
 
 /// A currently free loopback TCP port.

@@ -15,7 +15,7 @@ use tests::{
     flavor, http, openmetrics,
     raw::RawRelay,
     relay::free_port,
-    start_relay,
+    skip_on_reference, start_relay,
     wire::{self, ty},
     Flavor, RelayOptions, RelayProcess,
 };
@@ -125,6 +125,10 @@ const TRICKLE_FLOOD: Duration = Duration::from_secs(6);
 /// gets every packet.
 #[tokio::test]
 async fn trickling_receiver_stays_connected_and_others_unaffected() {
+    // Its 2 s timeout per frame write cuts off a reader this slow.
+    if skip_on_reference("keeping a 40 KB/s reader of 64 KiB packets connected") {
+        return;
+    }
     bounded(Duration::from_secs(120), async {
         let metrics = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
         let relay = RelayProcess::start_with(RelayOptions {

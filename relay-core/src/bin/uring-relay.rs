@@ -8,7 +8,9 @@ use clap::Parser;
 use std::sync::Arc;
 
 use relay_core::config::ConfigFile;
-use relay_core::metrics::StunMetrics;
+use relay_core::fdlimit;
+use relay_core::logging::LogFormat;
+use relay_core::metrics::{ShardMetrics, StunMetrics};
 use relay_core::shard::Server;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
@@ -35,19 +37,19 @@ struct Cli {
     /// iroh-relay TOML config file (a missing file means defaults).
     #[arg(short = 'c', long)]
     config_path: Option<PathBuf>,
+    /// Log line format on stderr (filter with RUST_LOG).
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
-    match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+    let log_guard = relay_core::logging::init(cli.log_format);
+    let result = run(&cli);
+    // Flushes queued log lines (bounded: a stuck stderr does not hang exit).
+    drop(log_guard);
+    match result {
+        Ok(()) => std::process::exit(0),
         Err(e) => {
             eprintln!("uring-relay: {e}");
             ExitCode::FAILURE
@@ -61,11 +63,13 @@ fn run(cli: &Cli) -> Result<(), String> {
         None => ConfigFile::default(),
     };
     let config = file.resolve(cli.dev).map_err(|e| e.to_string())?;
+    raise_fd_limit(config.shards);
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    let server = Server::start(&config)
-        .map_err(|e| format!("cannot serve on {}: {e}", config.http_bind_addr))?;
-    // STUN binds first so its counters can be served with the rest.
+    // Everything binds before any relay client is served, so a bad address
+    // fails the start, not a running relay.
+    let shard_metrics: Vec<Arc<ShardMetrics>> =
+        (0..config.shards).map(|_| Arc::default()).collect();
     let stun = match config.stun_bind_addr {
         Some(addr) => {
             let metrics = Arc::new(StunMetrics::default());
@@ -77,10 +81,12 @@ fn run(cli: &Cli) -> Result<(), String> {
         None => None,
     };
     if let Some(addr) = config.metrics_bind_addr {
-        let local = relay_core::metrics_http::spawn(addr, stun, server.metrics())
+        let local = relay_core::metrics_http::spawn(addr, stun, shard_metrics.clone())
             .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
         tracing::info!("metrics on http://{local}/metrics");
     }
+    let server = Server::start(&config, shard_metrics)
+        .map_err(|e| format!("cannot serve on {}: {e}", config.http_bind_addr))?;
     tracing::info!(
         shards = config.shards,
         "relay listening on http://{}",
@@ -96,8 +102,27 @@ fn run(cli: &Cli) -> Result<(), String> {
             }
         }
     }
-    // Exit without unwinding the shard runtimes (see shard::shard_main).
-    std::process::exit(0)
+    // The caller exits without unwinding the shard runtimes (see
+    // shard::shard_main).
+    Ok(())
+}
+
+/// Raises the open-file soft limit to the hard limit (services often get
+/// 1024 under a much higher hard limit) and says what the relay can hold.
+fn raise_fd_limit(shards: usize) {
+    let wanted = fdlimit::wanted(shards);
+    match fdlimit::raise_to_hard() {
+        Ok((before, after)) => {
+            tracing::info!("open files limit {after} (was {before})");
+            if after < wanted {
+                tracing::warn!(
+                    "open files limit {after} is below the {wanted} that 10000 clients need; \
+                     raise it with LimitNOFILE= (systemd) or ulimit -Hn"
+                );
+            }
+        }
+        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
+    }
 }
 
 /// SIGHUP: re-reads the config and applies access lists and limits; a bad

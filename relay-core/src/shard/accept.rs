@@ -11,6 +11,7 @@ use tokio_uring::net::{TcpListener, TcpStream};
 use super::state::Shard;
 use crate::access::Decision;
 use crate::http::{self, Outcome};
+use crate::logging::Throttle;
 use crate::proto::client_info::{self, ClientInfo};
 use crate::proto::reader::{FrameReader, Step};
 use crate::proto::{Frame, FrameType, Transport};
@@ -25,8 +26,15 @@ pub const CLIENT_INFO_TIMEOUT: Duration = Duration::from_secs(10);
 /// unauthenticated connections from pinning large buffers.
 const MAX_CLIENT_INFO: usize = 4096;
 
+/// First pause after a failed accept; doubles up to [`ACCEPT_BACKOFF_MAX`].
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(5);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(250);
+/// Accept failures are logged once, then summarised this often.
+static ACCEPT_WARNINGS: Throttle = Throttle::new(Duration::from_secs(10));
+
 pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
     let mut limiter: Option<(TokenBucket, (f64, f64))> = None;
+    let mut backoff = ACCEPT_BACKOFF;
     loop {
         // accept_conn_limit: pause accepting (the backlog holds the rest).
         let limit = shard.policy.borrow().accept_limit;
@@ -51,15 +59,30 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
                 if shard.shutting_down.get() {
                     return;
                 }
+                backoff = ACCEPT_BACKOFF;
                 tokio_uring::spawn(handle(shard.clone(), stream));
             }
             Err(e) => {
                 if shard.shutting_down.get() {
                     return;
                 }
-                // EMFILE and friends: back off instead of spinning.
-                tracing::warn!(shard = shard.id, "accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                // Out of descriptors (or another error): the connection
+                // waits in the backlog; existing clients keep being served
+                // and accepting resumes once descriptors are freed.
+                let m = &shard.metrics;
+                match e.raw_os_error() {
+                    Some(libc::EMFILE) => m.accept_emfile.inc(),
+                    Some(libc::ENFILE) => m.accept_enfile.inc(),
+                    _ => m.accept_other.inc(),
+                }
+                ACCEPT_WARNINGS.hit(|more| {
+                    tracing::warn!(
+                        "accept failed: {e}; backing off (and {more} more failures in the last 10 s; \
+                         see uring_relay_accept_errors_total)"
+                    )
+                });
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
             }
         }
     }
@@ -227,6 +250,9 @@ async fn write_by(stream: &TcpStream, bytes: Vec<u8>, deadline: Instant) -> Resu
     }
 }
 
+/// Failed hand-overs (out of descriptors) are logged once per 10 s.
+static HANDOVER_WARNINGS: Throttle = Throttle::new(Duration::from_secs(10));
+
 /// Registers here if this shard owns the key, else passes the socket (a
 /// duplicate of its fd) and the unread bytes to the owner.
 fn hand_over(
@@ -248,7 +274,9 @@ fn hand_over(
     let owned = match fd.try_clone_to_owned() {
         Ok(fd) => fd,
         Err(e) => {
-            tracing::warn!("cannot hand connection to shard {owner}: {e}");
+            HANDOVER_WARNINGS.hit(|more| {
+                tracing::warn!("cannot hand a connection to shard {owner}: {e} (and {more} more in the last 10 s)")
+            });
             return;
         }
     };

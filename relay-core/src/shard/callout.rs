@@ -6,10 +6,14 @@
 use std::time::Duration;
 
 use crate::access::{AccessConfig, Decision};
+use crate::logging::Throttle;
 use crate::proto::key::NodeKey;
 
 /// How long a callout may take before the key is denied.
 pub const CALLOUT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Callout failures are logged once, then summarised every 10 s.
+static FAILURES: Throttle = Throttle::new(Duration::from_secs(10));
+
 /// Environment variable overriding the configured bearer token.
 pub const TOKEN_ENV: &str = "IROH_RELAY_HTTP_BEARER_TOKEN";
 
@@ -26,7 +30,9 @@ pub async fn ask(access: &AccessConfig, key: &NodeKey) -> Decision {
     match tokio::time::timeout(CALLOUT_TIMEOUT + Duration::from_secs(1), call).await {
         Ok(Ok(d)) => d,
         _ => {
-            tracing::warn!("access callout did not answer in time; denying");
+            FAILURES.hit(|more| {
+                tracing::warn!("access callout did not answer in time; denying (and {more} more failures in the last 10 s)")
+            });
             Decision::Deny
         }
     }
@@ -42,20 +48,32 @@ fn post(url: &str, node_id: &str, token: Option<&str>) -> Decision {
         Ok(resp) if resp.status() == 200 => match resp.into_string() {
             Ok(body) if body == "true" => Decision::Allow,
             Ok(body) => {
-                tracing::info!(node_id, "access callout denied: body {body:?}");
+                tracing::debug!(node_id, "access callout denied: body {body:?}");
                 Decision::Deny
             }
             Err(e) => {
-                tracing::warn!("access callout body: {e}");
+                FAILURES.hit(|more| {
+                    tracing::warn!(
+                        "access callout body: {e} (and {more} more failures in the last 10 s)"
+                    )
+                });
                 Decision::Deny
             }
         },
         Ok(resp) => {
-            tracing::info!(node_id, status = resp.status(), "access callout denied");
+            tracing::debug!(node_id, status = resp.status(), "access callout denied");
+            Decision::Deny
+        }
+        Err(ureq::Error::Status(status, _)) => {
+            tracing::debug!(node_id, status, "access callout denied");
             Decision::Deny
         }
         Err(e) => {
-            tracing::warn!("access callout failed: {e}");
+            FAILURES.hit(|more| {
+                tracing::warn!(
+                    "access callout failed: {e} (and {more} more failures in the last 10 s)"
+                )
+            });
             Decision::Deny
         }
     }

@@ -6,6 +6,7 @@ mod callout;
 mod client;
 mod conn;
 mod inbox;
+mod iowq;
 mod listener;
 mod pool;
 mod slice;
@@ -41,14 +42,17 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds the listeners and starts every shard. Errors (port in use,
-    /// io_uring unavailable) are returned before anything is served.
-    pub fn start(config: &Config) -> std::io::Result<Server> {
+    /// Binds the listeners and starts every shard, counting into
+    /// `metrics` (one per shard). Errors (port in use, io_uring
+    /// unavailable) are returned before anything is served.
+    pub fn start(config: &Config, metrics: Vec<Arc<ShardMetrics>>) -> std::io::Result<Server> {
         let n = config.shards;
+        if metrics.len() != n {
+            return Err(std::io::Error::other("one metrics set per shard"));
+        }
         let listeners = listener::bind(config.http_bind_addr, n)?;
         let local_addr = listeners[0].local_addr()?;
         let (router, inboxes) = Router::new(n);
-        let metrics: Vec<Arc<ShardMetrics>> = (0..n).map(|_| Arc::default()).collect();
         let policy = Arc::new(config.policy());
         let (ready_tx, ready_rx) = mpsc::channel();
         let (done_tx, done) = mpsc::channel();
@@ -161,6 +165,10 @@ fn shard_main(ctx: ShardCtx) {
             return;
         }
     };
+    match iowq::cap(iowq::MAX_WORKERS) {
+        Ok(w) => tracing::debug!(shard = ctx.id, "io_uring workers capped at {w:?}"),
+        Err(e) => tracing::warn!(shard = ctx.id, "cannot cap io_uring workers: {e}"),
+    }
     let ShardCtx {
         id,
         listener,
