@@ -36,7 +36,7 @@ pub struct SummarizeArgs {
     #[arg(long = "scenario")]
     pub scenarios: Vec<String>,
     /// Print only the verdict against the performance targets (needs the
-    /// bench/compare scenarios pairs1k, rate10k and idle10k).
+    /// bench/compare scenarios pairs1k, max10k, rate10k and idle10k).
     #[arg(long)]
     pub targets: bool,
     /// JSON reports written with --json.
@@ -108,6 +108,11 @@ pub struct RunArgs {
     /// Also report this process's CPU time, CPU-ns per packet and RSS (the relay under test).
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// With --server-pid: once the run is over and every client socket is
+    /// closed, wait this long (e.g. 30, 30s) and read the server's RSS again,
+    /// to see whether the memory of a burst goes back.
+    #[arg(long, default_value = "0")]
+    pub settle: String,
     /// Write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<String>,
@@ -149,6 +154,8 @@ pub struct Config {
     pub src_ips: u8,
     pub threads: usize,
     pub server_pid: Option<u32>,
+    /// Wait after the clients left before the last RSS reading.
+    pub settle: Duration,
     pub json: Option<String>,
     pub label: Option<String>,
     pub quiet: bool,
@@ -181,6 +188,10 @@ impl RunArgs {
         if matches!(self.connect_rate, Some(r) if r.is_nan() || r <= 0.0) {
             bail!("--connect-rate must be positive");
         }
+        let settle = parse_duration(&self.settle).context("--settle")?;
+        if !settle.is_zero() && self.server_pid.is_none() {
+            bail!("--settle measures the server's memory and needs --server-pid");
+        }
         let threads = match self.threads {
             Some(0) => bail!("--threads must be at least 1"),
             Some(n) => n,
@@ -204,6 +215,7 @@ impl RunArgs {
             src_ips: self.src_ips,
             threads: threads.min(self.clients),
             server_pid: self.server_pid,
+            settle,
             json: self.json,
             label: self.label,
             quiet: self.quiet,
@@ -295,6 +307,21 @@ mod tests {
         assert_eq!(parse_rate("0").unwrap(), Rate::Fixed(0.0));
         assert!(parse_rate("-5").is_err());
         assert!(parse_rate("fast").is_err());
+    }
+
+    #[test]
+    fn settle_needs_a_server() {
+        let args = |extra: &[&str]| {
+            let mut a = vec!["loadgen", "--clients", "2"];
+            a.extend_from_slice(extra);
+            Cli::try_parse_from(a).unwrap().run.into_config()
+        };
+        assert_eq!(args(&[]).unwrap().settle, Duration::ZERO);
+        let cfg = args(&["--settle", "30", "--server-pid", "1"]).unwrap();
+        assert_eq!(cfg.settle, Duration::from_secs(30));
+        let err = args(&["--settle", "5s"]).unwrap_err().to_string();
+        assert!(err.contains("--server-pid"), "{err}");
+        assert!(args(&["--settle", "soon", "--server-pid", "1"]).is_err());
     }
 
     #[test]

@@ -40,6 +40,8 @@ const STALL: Duration = Duration::from_millis(250);
 #[derive(Debug)]
 pub enum End {
     Eof,
+    /// The server closed with unread data (RST) or before our write.
+    Reset(io::Error),
     WsClose,
     Io(io::Error),
     Protocol(String),
@@ -47,9 +49,21 @@ pub enum End {
 }
 
 impl End {
+    /// An I/O error, or on loopback the server closing the connection: a
+    /// server that closes a socket with unread bytes in it sends a reset,
+    /// and that is as much "closed by the server" as a FIN.
+    pub fn from_io(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe => End::Reset(e),
+            _ => End::Io(e),
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
-            End::Eof => "server_closed",
+            End::Eof | End::Reset(_) => "server_closed",
             End::WsClose => "websocket_close",
             End::Io(_) => "io_error",
             End::Protocol(_) => "protocol_error",
@@ -62,6 +76,7 @@ impl std::fmt::Display for End {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             End::Eof => write!(f, "server closed the connection"),
+            End::Reset(e) => write!(f, "server closed the connection ({e})"),
             End::WsClose => write!(f, "server sent websocket Close"),
             End::Io(e) => write!(f, "I/O error: {e}"),
             End::Protocol(e) => write!(f, "protocol error: {e}"),
@@ -129,7 +144,7 @@ impl Client {
         let is_sender = sh.cfg.pattern.is_sender(self.idx, sh.cfg.clients);
         // Replies owed from the handshake phase.
         if let Err(e) = flush(&self.stream, &mut self.out) {
-            return Some(End::Io(e));
+            return Some(End::from_io(e));
         }
         loop {
             let phase = local.phase.get();
@@ -147,7 +162,7 @@ impl Client {
             }
             if !self.out.is_empty() {
                 if let Err(e) = flush(&self.stream, &mut self.out) {
-                    return Some(End::Io(e));
+                    return Some(End::from_io(e));
                 }
             }
             let interest = if self.out.is_empty() {
@@ -284,7 +299,7 @@ impl Client {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Drained::Yes),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(End::Io(e)),
+                Err(e) => return Err(End::from_io(e)),
             };
             self.partial.clear();
             let total = pre + n;
@@ -409,5 +424,26 @@ async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resets_count_as_closed_by_the_server() {
+        for kind in [
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::ConnectionAborted,
+            io::ErrorKind::BrokenPipe,
+        ] {
+            let e = End::from_io(io::Error::from(kind));
+            assert_eq!(e.kind(), "server_closed", "{kind:?}");
+            assert!(e.to_string().starts_with("server closed the connection ("));
+        }
+        assert_eq!(End::Eof.kind(), "server_closed");
+        let other = End::from_io(io::Error::from(io::ErrorKind::OutOfMemory));
+        assert_eq!(other.kind(), "io_error");
     }
 }

@@ -7,6 +7,7 @@ pub mod client;
 pub mod codec;
 pub mod connect;
 pub mod limits;
+pub mod memory;
 pub mod pattern;
 pub mod payload;
 pub mod procfs;

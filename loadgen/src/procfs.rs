@@ -59,6 +59,19 @@ pub fn proc_rss_kib(pid: u32) -> Option<u64> {
     status_field(pid, "VmRSS:")
 }
 
+/// Peak resident set size of `pid` since it started, in KiB (VmHWM): the
+/// kernel's own high-water mark, which no sampling interval can miss.
+pub fn proc_rss_hwm_kib(pid: u32) -> Option<u64> {
+    status_field(pid, "VmHWM:")
+}
+
+/// Open file descriptors of `pid`: shows whether the server has closed the
+/// connections of clients that left.
+pub fn proc_fds(pid: u32) -> Option<u64> {
+    let dir = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(dir.filter(|e| e.is_ok()).count() as u64)
+}
+
 /// Number of threads of `pid`.
 pub fn proc_threads(pid: u32) -> Option<u64> {
     status_field(pid, "Threads:")
@@ -138,6 +151,9 @@ mod tests {
         let pid = std::process::id();
         assert!(proc_cpu(pid).is_some());
         assert!(proc_rss_kib(pid).unwrap_or(0) > 0);
+        assert!(proc_rss_hwm_kib(pid) >= proc_rss_kib(pid));
+        // At least the directory being read is open.
+        assert!(proc_fds(pid).unwrap_or(0) > 0);
         let (u, s) = self_cpu();
         assert!(u + s < Duration::from_secs(3600));
     }

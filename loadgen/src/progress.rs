@@ -65,10 +65,22 @@ impl Progress {
         }
     }
 
+    /// The wait after the clients left, before the server's memory is read.
+    pub fn settling(&mut self, left: Duration) {
+        if self.due().is_some() {
+            eprint!(
+                "\r\x1b[Kclients gone; reading server memory in {:.0} s",
+                left.as_secs_f64().ceil()
+            );
+            let _ = std::io::stderr().flush();
+        }
+    }
+
     pub fn finish(&mut self) {
         if self.shown {
             eprint!("\r\x1b[K");
             let _ = std::io::stderr().flush();
+            self.shown = false;
         }
     }
 }

@@ -50,6 +50,8 @@ pub struct ConfigReport {
     pub connect_inflight: usize,
     pub connect_rate: Option<f64>,
     pub src_ips: u8,
+    /// Wait after the clients left before `server.rss_after_settle_kib`.
+    pub settle_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -122,6 +124,20 @@ pub struct ServerReport {
     pub rss_after_connect_kib: Option<u64>,
     /// (RSS after connect - RSS before) / connected clients.
     pub rss_per_client_bytes: Option<f64>,
+    /// Largest VmRSS from connecting until every client socket was closed,
+    /// sampled every 20 ms.
+    pub rss_peak_kib: Option<u64>,
+    /// VmRSS at the end of the grace period, clients still connected.
+    pub rss_end_kib: Option<u64>,
+    /// VmRSS once every client socket was closed and `config.settle_s` passed.
+    pub rss_after_settle_kib: Option<u64>,
+    /// The kernel's peak VmRSS (VmHWM) since the server started: a check on
+    /// the sampled peak (on a freshly started server the two should agree).
+    pub rss_hwm_kib: Option<u64>,
+    /// Open descriptors before connecting and after the settle wait: equal
+    /// when the server closed every connection of the clients that left.
+    pub fds_before: Option<u64>,
+    pub fds_after_settle: Option<u64>,
 }
 
 impl ConfigReport {
@@ -231,9 +247,28 @@ impl Report {
                 "server rss",
                 format!(
                     "{} KiB before, {} KiB after connect, {} B/client",
-                    opt(sv.rss_before_kib.map(|v| v as f64), 0),
-                    opt(sv.rss_after_connect_kib.map(|v| v as f64), 0),
+                    int(sv.rss_before_kib),
+                    int(sv.rss_after_connect_kib),
                     opt(sv.rss_per_client_bytes, 0)
+                ),
+            );
+            row(
+                "server rss burst",
+                format!(
+                    "peak {} KiB (kernel high-water {}), {} KiB at end, {} KiB {:.0} s after the clients left",
+                    int(sv.rss_peak_kib),
+                    int(sv.rss_hwm_kib),
+                    int(sv.rss_end_kib),
+                    int(sv.rss_after_settle_kib),
+                    c.settle_s
+                ),
+            );
+            row(
+                "server open fds",
+                format!(
+                    "{} before connecting, {} after the clients left",
+                    int(sv.fds_before),
+                    int(sv.fds_after_settle)
                 ),
             );
         }
@@ -250,6 +285,11 @@ impl Report {
         // Serializing plain structs of numbers and strings cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
+}
+
+/// A whole number read from /proc, or `-` when it could not be read.
+fn int(v: Option<u64>) -> String {
+    v.map_or_else(|| "-".into(), |v| v.to_string())
 }
 
 fn opt(v: Option<f64>, decimals: usize) -> String {
@@ -276,6 +316,7 @@ pub(crate) mod tests {
                 connect_inflight: 512,
                 connect_rate: None,
                 src_ips: 16,
+                settle_s: 30.0,
             },
             connect: ConnectReport {
                 attempted: 2,
@@ -299,7 +340,13 @@ pub(crate) mod tests {
                 },
             )]),
             loadgen: CpuReport::default(),
-            server: Some(ServerReport::default()),
+            server: Some(ServerReport {
+                rss_before_kib: Some(9000),
+                rss_peak_kib: Some(900_000),
+                rss_end_kib: Some(400_000),
+                rss_after_settle_kib: Some(20_000),
+                ..Default::default()
+            }),
             machine: MachineReport::default(),
         }
     }
@@ -341,6 +388,12 @@ pub(crate) mod tests {
         }
         assert_eq!(v["errors"]["server_closed"]["count"], 1);
         assert!(v["server"]["cpu_ns_per_packet"].is_null());
+        assert_eq!(v["config"]["settle_s"], 30.0);
+        assert_eq!(v["server"]["rss_peak_kib"], 900_000);
+        assert_eq!(v["server"]["rss_end_kib"], 400_000);
+        assert_eq!(v["server"]["rss_after_settle_kib"], 20_000);
+        assert!(v["server"]["rss_hwm_kib"].is_null());
+        assert!(v["server"]["fds_after_settle"].is_null());
         assert!(v["loadgen"]["cores"].is_number());
     }
 
@@ -349,6 +402,10 @@ pub(crate) mod tests {
         let t = sample().table();
         assert!(t.contains("delivered 10"), "{t}");
         assert!(t.contains("server rss"), "{t}");
+        assert!(
+            t.contains("peak 900000 KiB (kernel high-water -), 400000 KiB at end, 20000 KiB 30 s after the clients left"),
+            "{t}"
+        );
         assert!(t.contains("! server_closed"), "{t}");
     }
 }

@@ -1,5 +1,6 @@
 //! The load run: generate identities, start the threads, walk them through
-//! connect, traffic, drain and exit, then assemble the report.
+//! connect, traffic, drain and exit, optionally wait for the server to
+//! settle, then assemble the report.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use relay_core::proto::client_info;
 use relay_core::proto::key::NodeKey;
 
 use crate::cli::Config;
+use crate::memory::{self, PeakSampler};
 use crate::pattern::thread_ranges;
 use crate::progress::Progress;
 use crate::report::{
@@ -31,6 +33,11 @@ pub fn run(cfg: Config) -> Result<Report> {
     let mut progress = Progress::new(cfg.quiet);
 
     let rss_before = pid.and_then(procfs::proc_rss_kib);
+    let fds_before = pid.and_then(procfs::proc_fds);
+    let sampler = pid
+        .map(PeakSampler::start)
+        .transpose()
+        .context("starting the RSS sampler thread")?;
     let server_cpu_0 = pid.and_then(procfs::proc_cpu);
     let connect_start = Instant::now();
     let mut handles = Vec::with_capacity(cfg.threads);
@@ -84,6 +91,7 @@ pub fn run(cfg: Config) -> Result<Report> {
     let machine_1 = procfs::machine_cpu();
     let server_cpu_2 = pid.and_then(procfs::proc_cpu);
     let server_threads = pid.and_then(procfs::proc_threads);
+    let rss_end = pid.and_then(procfs::proc_rss_kib);
     progress.finish();
     shared.phase.send_replace(Phase::Exit);
 
@@ -104,6 +112,18 @@ pub fn run(cfg: Config) -> Result<Report> {
                 .or_insert(ErrorEntry { count, example });
         }
     }
+    // Every thread has returned, and with it every client socket is closed
+    // (they live only in the threads' tasks): the settle clock starts now.
+    let rss_peak = sampler.and_then(|s| {
+        s.note(rss_after);
+        s.note(rss_end);
+        s.stop()
+    });
+    let rss_hwm = pid.and_then(procfs::proc_rss_hwm_kib);
+    let settled = pid.map_or_else(memory::Settled::default, |pid| {
+        memory::settle(pid, cfg.settle, &mut progress)
+    });
+    progress.finish();
 
     let t = |f: fn(&crate::shared::ThreadCounters) -> &stats::Counter| shared.total(f);
     let connected = t(|c| &c.connected);
@@ -164,6 +184,12 @@ pub fn run(cfg: Config) -> Result<Report> {
                 }
                 _ => None,
             },
+            rss_peak_kib: rss_peak,
+            rss_end_kib: rss_end,
+            rss_after_settle_kib: settled.rss_kib,
+            rss_hwm_kib: rss_hwm,
+            fds_before,
+            fds_after_settle: settled.fds,
         }
     });
     let wall = measured_wall.as_secs_f64().max(1e-9);
@@ -197,6 +223,7 @@ pub fn run(cfg: Config) -> Result<Report> {
             connect_inflight: cfg.connect_inflight,
             connect_rate: cfg.connect_rate,
             src_ips: cfg.src_ips,
+            settle_s: cfg.settle.as_secs_f64(),
         },
         connect: ConnectReport {
             attempted: cfg.clients,

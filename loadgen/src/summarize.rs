@@ -73,6 +73,35 @@ const IDLE: &[Metric] = &[
     m("server RSS bytes/client", "/server/rss_per_client_bytes", 0),
 ];
 
+/// Shown for runs with a settle wait: how a burst went (pkt/s, clients the
+/// server closed) and whether the server's memory went back afterwards.
+const BURST: &[Metric] = &[
+    m("delivered pkt/s", "/traffic/delivered_pps", 0),
+    m("lost packets", "/traffic/lost", 0),
+    m("server-closed clients", "/errors/server_closed/count", 0),
+    m("disconnects (any reason)", "/traffic/disconnects", 0),
+    m("server RSS MiB before", "/server/rss_before_kib", 1),
+    m("server RSS MiB peak", "/server/rss_peak_kib", 1),
+    m(
+        "server RSS MiB at end (clients connected)",
+        "/server/rss_end_kib",
+        1,
+    ),
+    m(
+        "server RSS MiB after settle (clients gone)",
+        "/server/rss_after_settle_kib",
+        1,
+    ),
+    info(
+        "server open fds after settle",
+        "/server/fds_after_settle",
+        0,
+    ),
+    m("server CPU cores", "/server/cores", 2),
+    info("loadgen CPU cores", "/loadgen/cores", 2),
+    info("other processes CPU cores", "/machine/other_cores", 2),
+];
+
 const RELAYS: [(&str, &str); 3] = [
     ("ours", "uring-relay"),
     ("reference", "iroh-relay 0.35"),
@@ -134,19 +163,51 @@ pub(crate) fn median_of(
     relay: &str,
     pointer: &str,
 ) -> Option<f64> {
+    median(&mut values_of(runs, scenario, shards, relay, pointer))
+}
+
+/// One relay's value at `pointer` in each round that has one.
+pub(crate) fn values_of(
+    runs: &Runs,
+    scenario: &str,
+    shards: &str,
+    relay: &str,
+    pointer: &str,
+) -> Vec<f64> {
     let key = Key {
         scenario: scenario.into(),
         shards: shards.into(),
     };
-    median(&mut values_at(runs.get(&key)?.get(relay)?, pointer))
+    runs.get(&key)
+        .and_then(|r| r.get(relay))
+        .map_or_else(Vec::new, |reports| values_at(reports, pointer))
 }
 
-/// The number at `pointer` in each report that has one.
+/// The number at `pointer` in each report that has one. A report lists an
+/// error kind only when it occurred, so a missing `/errors/...` count is 0.
 fn values_at(reports: &[Value], pointer: &str) -> Vec<f64> {
     reports
         .iter()
-        .filter_map(|v| v.pointer(pointer).and_then(Value::as_f64))
+        .filter_map(|v| match v.pointer(pointer) {
+            Some(x) => x.as_f64(),
+            None if pointer.starts_with("/errors/") && v["errors"].is_object() => Some(0.0),
+            None => None,
+        })
         .collect()
+}
+
+/// The rows for a scenario: a settle wait marks a burst, rate 0 idle clients.
+fn metrics_for<'a>(mut reports: impl Iterator<Item = &'a Value> + Clone) -> &'static [Metric] {
+    if reports
+        .clone()
+        .any(|v| v["config"]["settle_s"].as_f64().is_some_and(|s| s > 0.0))
+    {
+        BURST
+    } else if reports.any(|v| v["config"]["rate"].as_str() == Some("0")) {
+        IDLE
+    } else {
+        TRAFFIC
+    }
 }
 
 fn render(runs: &Runs, scenarios: &[(String, String)]) -> String {
@@ -163,13 +224,8 @@ fn render(runs: &Runs, scenarios: &[(String, String)]) -> String {
             RELAYS[0].1, RELAYS[1].1, RELAYS[2].1
         );
         let _ = writeln!(out, "|---|---|---|---|---|---|---|");
-        let idle = keys.iter().any(|k| {
-            runs[*k]
-                .values()
-                .flatten()
-                .any(|v| v["config"]["rate"].as_str() == Some("0"))
-        });
-        for metric in if idle { IDLE } else { TRAFFIC } {
+        let metrics = metrics_for(keys.iter().flat_map(|k| runs[*k].values().flatten()));
+        for metric in metrics {
             for key in &keys {
                 let by_relay = &runs[*key];
                 let cells: Vec<Option<Spread>> = RELAYS
@@ -324,6 +380,74 @@ pub(crate) mod tests {
             "{md}"
         );
         assert!(!md.contains("delivered pkt/s"), "{md}");
+    }
+
+    /// A burst run with a settle wait; `closed` = server_closed count, if any.
+    pub(crate) fn burst(label: &str, closed: Option<u64>, before: u64, after: u64) -> Value {
+        let mut errors = json!({"io_error": {"count": 1, "example": "reset"}});
+        if let Some(c) = closed {
+            errors["server_closed"] = json!({"count": c, "example": "x"});
+        }
+        json!({
+            "label": label,
+            "config": {"rate": "max", "settle_s": 30.0},
+            "traffic": {"delivered_pps": 1000.0, "lost": 0, "disconnects": closed.unwrap_or(0) + 1},
+            "errors": errors,
+            "server": {"rss_before_kib": before, "rss_peak_kib": 921600, "rss_end_kib": 409600,
+                       "rss_after_settle_kib": after, "fds_after_settle": 12}
+        })
+    }
+
+    #[test]
+    fn burst_runs_show_closed_clients_and_memory_after() {
+        let runs = runs_of(vec![
+            burst("max10k|1|ours|1", None, 10240, 20480),
+            burst("max10k|1|ours|2", None, 10240, 22528),
+            burst("max10k|1|ours|3", Some(2), 10240, 21504),
+            burst("max10k|1|reference|1", Some(40), 10240, 307200),
+        ]);
+        let md = render(&runs, &[("max10k".into(), "Burst".into())]);
+        // A round without a server_closed entry counts as 0, not as missing.
+        assert!(
+            md.contains("| server-closed clients | 1 | 0 (0–2) | 40 | - | 0.00 | - |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| disconnects (any reason) | 1 | 1 (1–3) | 41 | - | 0.02 | - |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| server RSS MiB before | 1 | 10.0 (10.0–10.0) | 10.0 | - | 1.00 | - |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| server RSS MiB peak | 1 | 900.0 (900.0–900.0) | 900.0 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| server RSS MiB at end (clients connected) | 1 | 400.0 "),
+            "{md}"
+        );
+        assert!(
+            md.contains("| server RSS MiB after settle (clients gone) | 1 | 21.0 (20.0–22.0) | 300.0 | - | 0.07 | - |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| server open fds after settle | 1 | 12 (12–12) | 12 | - | - | - |"),
+            "{md}"
+        );
+        assert!(!md.contains("latency"), "{md}");
+    }
+
+    #[test]
+    fn error_counts_need_a_report_with_errors() {
+        let with = json!({"errors": {}});
+        let without = json!({"traffic": {}});
+        assert_eq!(
+            values_at(&[with, without], "/errors/server_closed/count"),
+            [0.0]
+        );
+        assert!(values_at(&[json!({"errors": {}})], "/server/rss_peak_kib").is_empty());
     }
 
     #[test]

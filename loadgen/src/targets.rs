@@ -3,14 +3,20 @@
 //! verdict is computed from the same run as the tables, never written by hand.
 //!
 //! Scenario names are bench/compare's: `pairs1k` (1000 clients, max rate),
-//! `rate10k` (10000 clients at 20k pkt/s) and `idle10k` (10000 idle clients).
+//! `max10k` (10000 clients, max rate, then a 30 s settle wait), `rate10k`
+//! (10000 clients at 20k pkt/s) and `idle10k` (10000 idle clients).
 
 use std::fmt::Write as _;
 
-use crate::summarize::{median_of, Runs};
+use crate::summarize::{median_of, values_of, Runs};
 
 /// RSS bound for 10000 connected clients.
 const RSS_LIMIT_MIB: f64 = 100.0;
+
+/// The max-rate burst followed by a settle wait.
+const BURST: &str = "max10k";
+/// How far above its pre-burst RSS the server may stay after the settle wait.
+const SETTLE_TOLERANCE: f64 = 1.10;
 
 /// One checked line: what, at which shard count, both values, verdict.
 struct Line {
@@ -103,6 +109,74 @@ fn lines(runs: &Runs) -> Vec<Line> {
     let mut out = vs_reference(runs, throughput);
     out.extend(shard_scaling(runs));
     out.extend(vs_reference(runs, rest));
+    out.extend(burst_closed(runs));
+    out.extend(burst_settled(runs));
+    out
+}
+
+/// No client closed by the server in any round: one bad round is one too
+/// many, so this is the worst round, not the median.
+fn burst_closed(runs: &Runs) -> Vec<Line> {
+    let pointer = "/errors/server_closed/count";
+    let worst = |relay: &str, shards: &str| {
+        let v = values_of(runs, BURST, shards, relay, pointer);
+        v.iter().copied().reduce(f64::max).map(|m| (m, v.len()))
+    };
+    let text = |w: Option<(f64, usize)>| {
+        w.map_or("-".into(), |(m, n)| match n {
+            1 => format!("{m:.0} (1 round)"),
+            n => format!("{m:.0} (worst of {n} rounds)"),
+        })
+    };
+    let mut out = Vec::new();
+    for s in shard_counts(runs, BURST) {
+        let Some(ours) = worst("ours", &s) else {
+            continue;
+        };
+        out.push(Line {
+            target: "10k max-rate: 0 server-closed clients (every round)",
+            ours: text(Some(ours)),
+            reference: text(worst("reference", &s)),
+            shards: s,
+            ratio: None,
+            met: ours.0 == 0.0,
+        });
+    }
+    out
+}
+
+/// RSS after the clients left and the settle wait, against RSS before the
+/// run (medians over the rounds).
+fn burst_settled(runs: &Runs) -> Vec<Line> {
+    let mib = |relay: &str, shards: &str, pointer: &str| {
+        median_of(runs, BURST, shards, relay, pointer).map(|k| k / 1024.0)
+    };
+    let both = |relay: &str, shards: &str| {
+        Some((
+            mib(relay, shards, "/server/rss_after_settle_kib")?,
+            mib(relay, shards, "/server/rss_before_kib")?,
+        ))
+    };
+    let text = |v: Option<(f64, f64)>| {
+        v.map_or("-".into(), |(after, before)| {
+            format!("{after:.1} MiB after vs {before:.1} MiB before")
+        })
+    };
+    let mut out = Vec::new();
+    for s in shard_counts(runs, BURST) {
+        let Some((after, before)) = both("ours", &s) else {
+            continue;
+        };
+        let reference = both("reference", &s);
+        out.push(Line {
+            target: "RSS after a 10k burst within 10% of pre-burst after 30 s",
+            ours: text(Some((after, before))),
+            reference: text(reference),
+            shards: s,
+            ratio: reference.and_then(|(r, _)| (r > 0.0).then(|| after / r)),
+            met: after <= before * SETTLE_TOLERANCE,
+        });
+    }
     out
 }
 
@@ -224,6 +298,41 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("3 of 5 met"), "{md}");
+    }
+
+    #[test]
+    fn burst_verdicts() {
+        use crate::summarize::tests::burst;
+        let runs = runs_of(vec![
+            burst("max10k|1|ours|1", None, 10240, 10752),
+            burst("max10k|1|ours|2", None, 10240, 11776),
+            burst("max10k|1|ours|3", None, 10240, 10240),
+            burst("max10k|1|reference|1", Some(40), 10240, 307200),
+            // At 2 shards one round out of three lost clients, and memory
+            // stayed 50% up.
+            burst("max10k|2|ours|1", None, 10240, 15360),
+            burst("max10k|2|ours|2", Some(3), 10240, 15360),
+            burst("max10k|2|ours|3", None, 10240, 15360),
+        ]);
+        let md = render(&runs);
+        assert!(
+            md.contains("| 10k max-rate: 0 server-closed clients (every round) | 1 | 0 (worst of 3 rounds) | 40 (1 round) | - | yes |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 10k max-rate: 0 server-closed clients (every round) | 2 | 3 (worst of 3 rounds) | - | - | **no** |"),
+            "{md}"
+        );
+        // Median 10.5 MiB against 10.0: within 10%.
+        assert!(
+            md.contains("| RSS after a 10k burst within 10% of pre-burst after 30 s | 1 | 10.5 MiB after vs 10.0 MiB before | 300.0 MiB after vs 10.0 MiB before | 0.04 | yes |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 2 | 15.0 MiB after vs 10.0 MiB before | - | - | **no** |"),
+            "{md}"
+        );
+        assert!(md.contains("2 of 4 met"), "{md}");
     }
 
     #[test]
