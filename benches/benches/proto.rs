@@ -5,7 +5,7 @@ use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion
 use ed25519_dalek::SigningKey;
 use relay_core::proto::key::{KeyMap, NodeKey};
 use relay_core::proto::ws::{self, Role, WsDecoder};
-use relay_core::proto::{client_info, frame, stream, Frame, Transport};
+use relay_core::proto::{client_info, frame, stream, Datagram, Dialect, Frame, Transport};
 use relay_core::queue::{Pushed, SendQueue};
 use relay_core::router;
 
@@ -94,7 +94,7 @@ fn owner_and_enqueue(c: &mut Criterion) {
     let keys: Vec<NodeKey> = (0..10_000).map(|_| rand::random()).collect();
     let mut map: KeyMap<SendQueue> = keys
         .iter()
-        .map(|k| (*k, SendQueue::new(Transport::Derp)))
+        .map(|k| (*k, SendQueue::new(Dialect::V035(Transport::Derp))))
         .collect();
     let src = [1u8; 32];
     let packet = vec![0u8; 1200];
@@ -105,9 +105,9 @@ fn owner_and_enqueue(c: &mut Criterion) {
             i = i.wrapping_add(7919);
             black_box(router::owner(dst, 2));
             if let Some(q) = map.get_mut(dst) {
-                black_box(q.push_packet(&src, &packet) == Pushed::First);
+                black_box(q.push_datagram(&src, &Datagram::plain(&packet)) == Pushed::First);
                 // The writer drains it, handing its buffer back.
-                let (bytes, _) = q.take();
+                let bytes = q.take().bytes;
                 q.install(bytes);
             }
         })

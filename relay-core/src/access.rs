@@ -1,5 +1,7 @@
-//! Access control (PROTOCOL.md section 6): who may register after a valid
-//! handshake.
+//! Access control: who may register after a valid handshake, the same
+//! for both families. `shared_token` (from 1.x) needs a token the client
+//! presents at the upgrade; 0.35 clients cannot, so it admits 1.x clients
+//! only.
 
 use std::collections::HashSet;
 use std::str::FromStr;
@@ -9,7 +11,8 @@ use serde::{Deserialize, Deserializer};
 use crate::proto::key::NodeKey;
 
 /// `access = "everyone"`, `access.allowlist = [...]`, `access.denylist =
-/// [...]` or `access.http = { url, bearer_token }`.
+/// [...]`, `access.http = { url, bearer_token }` or `access.shared_token =
+/// [...]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AccessConfig {
@@ -18,7 +21,13 @@ pub enum AccessConfig {
     Allowlist(#[serde(deserialize_with = "node_ids")] HashSet<NodeKey>),
     Denylist(#[serde(deserialize_with = "node_ids")] HashSet<NodeKey>),
     Http(HttpAccess),
+    #[serde(rename = "shared_token")]
+    SharedToken(Vec<String>),
 }
+
+/// Environment variable that replaces the `shared_token` list with one
+/// token (as iroh-relay 1.x has it).
+pub const ACCESS_TOKEN_ENV: &str = "IROH_RELAY_ACCESS_TOKEN";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct HttpAccess {
@@ -46,15 +55,35 @@ pub enum Decision {
 }
 
 impl AccessConfig {
-    /// Decides locally; `None` means the HTTP callout must be asked.
-    pub fn decide_local(&self, key: &NodeKey) -> Option<Decision> {
+    /// Decides locally for `key`, which presented `token`; `None` means
+    /// the HTTP callout must be asked.
+    pub fn decide_local(&self, key: &NodeKey, token: Option<&str>) -> Option<Decision> {
         let allow = |b: bool| Some(if b { Decision::Allow } else { Decision::Deny });
         match self {
             AccessConfig::Everyone => allow(true),
             AccessConfig::Allowlist(set) => allow(set.contains(key)),
             AccessConfig::Denylist(set) => allow(!set.contains(key)),
             AccessConfig::Http(_) => None,
+            AccessConfig::SharedToken(tokens) => {
+                allow(token.is_some_and(|t| tokens.iter().any(|k| k == t)))
+            }
         }
+    }
+
+    /// The environment's say: `IROH_RELAY_ACCESS_TOKEN` replaces the
+    /// shared tokens; an empty list or token is refused.
+    pub fn resolve(self) -> Result<Self, String> {
+        let AccessConfig::SharedToken(tokens) = self else {
+            return Ok(self);
+        };
+        let tokens = match std::env::var(ACCESS_TOKEN_ENV) {
+            Ok(t) => vec![t],
+            Err(_) => tokens,
+        };
+        if tokens.is_empty() || tokens.iter().any(String::is_empty) {
+            return Err("access.shared_token needs at least one non-empty token".into());
+        }
+        Ok(AccessConfig::SharedToken(tokens))
     }
 }
 
@@ -76,17 +105,30 @@ mod tests {
     #[test]
     fn forms() {
         let c = ConfigFile::parse("access = \"everyone\"").unwrap();
-        assert_eq!(c.access.decide_local(&key()), Some(Decision::Allow));
+        assert_eq!(c.access.decide_local(&key(), None), Some(Decision::Allow));
         let c = ConfigFile::parse(&format!("[access]\nallowlist = [\"{HEX}\"]")).unwrap();
-        assert_eq!(c.access.decide_local(&key()), Some(Decision::Allow));
-        assert_eq!(c.access.decide_local(&[9; 32]), Some(Decision::Deny));
+        assert_eq!(c.access.decide_local(&key(), None), Some(Decision::Allow));
+        assert_eq!(c.access.decide_local(&[9; 32], None), Some(Decision::Deny));
         let b32 = iroh_base::PublicKey::from_bytes(&key())
             .unwrap()
             .to_string();
         let c = ConfigFile::parse(&format!("access.denylist = [\"{b32}\"]")).unwrap();
-        assert_eq!(c.access.decide_local(&key()), Some(Decision::Deny));
+        assert_eq!(c.access.decide_local(&key(), None), Some(Decision::Deny));
         let c = ConfigFile::parse("[access.http]\nurl = \"http://127.0.0.1:1/\"\n").unwrap();
-        assert_eq!(c.access.decide_local(&key()), None);
+        assert_eq!(c.access.decide_local(&key(), None), None);
+    }
+
+    #[test]
+    fn shared_tokens() {
+        let c = ConfigFile::parse("access.shared_token = [\"tok-a\", \"tok-b\"]").unwrap();
+        let a = c.access.resolve().unwrap();
+        assert_eq!(a.decide_local(&key(), Some("tok-b")), Some(Decision::Allow));
+        assert_eq!(a.decide_local(&key(), Some("tok-c")), Some(Decision::Deny));
+        assert_eq!(a.decide_local(&key(), None), Some(Decision::Deny));
+        let empty = ConfigFile::parse("access.shared_token = []").unwrap();
+        assert!(empty.access.resolve().is_err());
+        let blank = ConfigFile::parse("access.shared_token = [\"\"]").unwrap();
+        assert!(blank.access.resolve().is_err());
     }
 
     #[test]

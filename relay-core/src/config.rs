@@ -68,7 +68,11 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub access: AccessConfig,
+    /// The receive limit of 0.35 clients (burst defaults to the rate).
     pub rx_limit: Option<RxLimit>,
+    /// The receive limit of 1.x clients (burst defaults to a tenth of the
+    /// rate, as 1.x has it).
+    pub rx_limit_1x: Option<RxLimit>,
     /// New connections per second and burst, for the whole server.
     pub accept_limit: Option<(f64, f64)>,
     /// Bytes of packets queued to clients (and between shards), server-wide.
@@ -77,18 +81,20 @@ pub struct Policy {
 
 impl Config {
     pub fn policy(&self) -> Policy {
-        let rx_limit = self
-            .limits
-            .client
-            .as_ref()
-            .and_then(|c| c.rx.as_ref())
-            .and_then(|rx| {
+        let rx = self.limits.client.as_ref().and_then(|c| c.rx.as_ref());
+        let limit = |default_burst: fn(u32) -> u32| {
+            rx.and_then(|rx| {
                 let rate = rx.bytes_per_second?;
                 Some(RxLimit {
                     bytes_per_second: f64::from(rate),
-                    burst_bytes: f64::from(rx.max_burst_bytes.unwrap_or(rate)),
+                    burst_bytes: f64::from(
+                        rx.max_burst_bytes.unwrap_or(default_burst(rate)).max(1),
+                    ),
                 })
-            });
+            })
+        };
+        let rx_limit = limit(|rate| rate);
+        let rx_limit_1x = limit(|rate| rate / 10);
         let accept_limit = self.limits.accept_conn_limit.map(|rate| {
             let burst = self
                 .limits
@@ -103,6 +109,7 @@ impl Config {
         Policy {
             access: self.access.clone(),
             rx_limit,
+            rx_limit_1x,
             accept_limit,
             max_queued_bytes: usize::try_from(max_queued_bytes).unwrap_or(usize::MAX),
         }
@@ -206,6 +213,7 @@ impl ConfigFile {
                 _ => {}
             }
         }
+        let access = self.access.resolve().map_err(ConfigError::Invalid)?;
         Ok(Config {
             http_bind_addr,
             shards,
@@ -217,7 +225,7 @@ impl ConfigFile {
                 .enable_metrics
                 .unwrap_or(true)
                 .then(|| self.metrics_bind_addr.unwrap_or(SocketAddr::new(ip, 9090))),
-            access: self.access,
+            access,
             limits: self.limits,
         })
     }

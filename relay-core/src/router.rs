@@ -11,17 +11,20 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::proto::key::NodeKey;
 use crate::proto::ws::WsDecoder;
-use crate::proto::Transport;
+use crate::proto::{Datagram, Dialect, Family};
 
 /// A connection that finished its handshake on another shard.
 pub struct Adopt {
     pub fd: OwnedFd,
     pub key: NodeKey,
-    pub transport: Transport,
-    /// Bytes read after ClientInfo, not yet processed.
+    pub dialect: Dialect,
+    /// Bytes read after the handshake, not yet processed.
     pub leftover: Vec<u8>,
     /// Websocket fragment state, if any.
     pub ws: Option<WsDecoder>,
+    /// The handshake's last word (1.x: ServerConfirmsAuth), sent once the
+    /// client is registered so no packet to it can be lost in between.
+    pub confirm: Option<Vec<u8>>,
 }
 
 /// A shard's mailbox message.
@@ -117,53 +120,86 @@ impl Router {
 #[repr(u8)]
 pub enum RecordKind {
     Packet = 0,
-    PeerGone = 1,
+    /// The source left: PeerGone (0.35) or EndpointGone (1.x).
+    Gone = 1,
 }
 
-/// Cross-shard batch encoding: records of
-/// `kind u8 ‖ dst 32 ‖ src 32 ‖ len u32 LE ‖ packet`. One allocation and
-/// one wake-up per read batch instead of per packet.
+/// One record of a batch, borrowing from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record<'a> {
+    pub family: Family,
+    pub kind: RecordKind,
+    pub dst: &'a NodeKey,
+    pub src: &'a NodeKey,
+    pub datagram: Datagram<'a>,
+}
+
+/// Cross-shard batch encoding: records of `family u8 ‖ kind u8 ‖ dst 32 ‖
+/// src 32 ‖ ecn u8 ‖ segment u16 LE (0: none) ‖ len u32 LE ‖ contents`.
+/// One allocation and one wake-up per flush instead of per packet.
 pub struct Batch;
 
-const RECORD_HEADER: usize = 1 + 32 + 32 + 4;
+const RECORD_HEADER: usize = 2 + 32 + 32 + 1 + 2 + 4;
 
 impl Batch {
-    /// Bytes a record carrying `packet` takes in a batch.
-    pub fn record_len(packet: &[u8]) -> usize {
-        RECORD_HEADER + packet.len()
+    /// Bytes a record carrying `contents` takes in a batch.
+    pub fn record_len(contents: &[u8]) -> usize {
+        RECORD_HEADER + contents.len()
     }
 
-    pub fn push(buf: &mut Vec<u8>, kind: RecordKind, dst: &NodeKey, src: &NodeKey, packet: &[u8]) {
-        buf.reserve(RECORD_HEADER + packet.len());
-        buf.push(kind as u8);
-        buf.extend_from_slice(dst);
-        buf.extend_from_slice(src);
-        buf.extend_from_slice(&(packet.len() as u32).to_le_bytes());
-        buf.extend_from_slice(packet);
+    pub fn push(buf: &mut Vec<u8>, r: &Record<'_>) {
+        let d = &r.datagram;
+        buf.reserve(RECORD_HEADER + d.contents.len());
+        buf.push(r.family as u8);
+        buf.push(r.kind as u8);
+        buf.extend_from_slice(r.dst);
+        buf.extend_from_slice(r.src);
+        buf.push(d.ecn);
+        buf.extend_from_slice(&d.segment.unwrap_or(0).to_le_bytes());
+        buf.extend_from_slice(&(d.contents.len() as u32).to_le_bytes());
+        buf.extend_from_slice(d.contents);
     }
 
-    /// Iterates records; batches are produced only by [`Batch::push`], a
-    /// truncated tail is ignored.
-    pub fn records(buf: &[u8]) -> impl Iterator<Item = (RecordKind, &NodeKey, &NodeKey, &[u8])> {
+    /// Iterates records. Only [`Batch::push`] writes batches: an unknown
+    /// family or kind is a bug, and the rest of the batch is not trusted.
+    pub fn records(buf: &[u8]) -> impl Iterator<Item = Record<'_>> {
         let mut rest = buf;
         std::iter::from_fn(move || {
             let head = rest.get(..RECORD_HEADER)?;
-            let kind = match head[0] {
+            let family = match head[0] {
+                0 => Family::V035,
+                1 => Family::V1x,
+                other => {
+                    debug_assert!(false, "unknown batch family {other}");
+                    return None;
+                }
+            };
+            let kind = match head[1] {
                 0 => RecordKind::Packet,
-                1 => RecordKind::PeerGone,
-                // Only Batch::push writes batches: an unknown kind is a
-                // bug, and the rest of the batch cannot be trusted.
+                1 => RecordKind::Gone,
                 other => {
                     debug_assert!(false, "unknown batch record kind {other}");
                     return None;
                 }
             };
-            let dst: &NodeKey = head[1..33].try_into().ok()?;
-            let src: &NodeKey = head[33..65].try_into().ok()?;
-            let len = u32::from_le_bytes(head[65..69].try_into().ok()?) as usize;
-            let packet = rest.get(RECORD_HEADER..RECORD_HEADER + len)?;
+            let dst: &NodeKey = head[2..34].try_into().ok()?;
+            let src: &NodeKey = head[34..66].try_into().ok()?;
+            let ecn = head[66];
+            let segment = u16::from_le_bytes([head[67], head[68]]);
+            let len = u32::from_le_bytes(head[69..73].try_into().ok()?) as usize;
+            let contents = rest.get(RECORD_HEADER..RECORD_HEADER + len)?;
             rest = &rest[RECORD_HEADER + len..];
-            Some((kind, dst, src, packet))
+            Some(Record {
+                family,
+                kind,
+                dst,
+                src,
+                datagram: Datagram {
+                    ecn,
+                    segment: (segment != 0).then_some(segment),
+                    contents,
+                },
+            })
         })
     }
 }
@@ -187,15 +223,37 @@ mod tests {
     #[test]
     fn batch_roundtrip() {
         let mut b = Vec::new();
-        Batch::push(&mut b, RecordKind::Packet, &[1; 32], &[2; 32], b"abc");
-        Batch::push(&mut b, RecordKind::PeerGone, &[3; 32], &[4; 32], b"");
+        let packet = Record {
+            family: Family::V035,
+            kind: RecordKind::Packet,
+            dst: &[1; 32],
+            src: &[2; 32],
+            datagram: Datagram::plain(b"abc"),
+        };
+        let gone = Record {
+            family: Family::V1x,
+            kind: RecordKind::Gone,
+            dst: &[3; 32],
+            src: &[4; 32],
+            datagram: Datagram::plain(b""),
+        };
+        let batch = Record {
+            family: Family::V1x,
+            kind: RecordKind::Packet,
+            dst: &[5; 32],
+            src: &[6; 32],
+            datagram: Datagram {
+                ecn: 3,
+                segment: Some(1200),
+                contents: b"xy",
+            },
+        };
+        for r in [&packet, &gone, &batch] {
+            Batch::push(&mut b, r);
+        }
         let recs: Vec<_> = Batch::records(&b).collect();
-        assert_eq!(recs.len(), 2);
-        assert_eq!(
-            recs[0],
-            (RecordKind::Packet, &[1; 32], &[2; 32], &b"abc"[..])
-        );
-        assert_eq!(recs[1].0, RecordKind::PeerGone);
-        assert_eq!(Batch::records(&b[..b.len() - 1]).count(), 1);
+        assert_eq!(recs, vec![packet, gone, batch]);
+        assert_eq!(Batch::records(&b[..b.len() - 1]).count(), 2);
+        assert_eq!(Batch::record_len(b"abc"), RECORD_HEADER + 3);
     }
 }

@@ -214,7 +214,22 @@ async fn robots_ping_and_not_found() {
             assert!(resp.body.is_empty(), "{path}: {resp:?}");
         }
 
-        for path in ["/nope", "/healthz", "/ping/", "/RELAY"] {
+        // 1.x relays (and ours) answer /healthz; 0.35 does not.
+        let resp = roundtrip(relay.addr(), &get_request("/healthz", &host, &[]))
+            .await
+            .unwrap();
+        if tests::flavor() == tests::Flavor::Uring {
+            assert_eq!(resp.status, 200, "{resp:?}");
+            assert_eq!(resp.header("content-type"), Some("application/json"));
+            let body = String::from_utf8_lossy(&resp.body);
+            assert!(
+                body.starts_with("{\"status\":\"ok\",\"version\":\""),
+                "{body}"
+            );
+        } else {
+            assert_eq!(resp.status, 404, "{resp:?}");
+        }
+        for path in ["/nope", "/ping/", "/RELAY"] {
             let resp = roundtrip(relay.addr(), &get_request(path, &host, &[]))
                 .await
                 .unwrap();

@@ -100,20 +100,27 @@ async fn scrape_is_valid_openmetrics_with_reference_names() {
             ] {
                 assert_eq!(m.value(name), 0.0, "{name}");
             }
-            for gauge in ["uring_relay_clients", "uring_relay_queued_packets"] {
+            // Per shard; the clients gauge also per protocol family.
+            for (gauge, per_shard) in [
+                ("uring_relay_clients", 2),
+                ("uring_relay_queued_packets", 1),
+            ] {
                 assert_eq!(m.family(gauge).map(|f| f.kind.as_str()), Some("gauge"));
                 let mut shards: Vec<String> = m
                     .samples_named(gauge)
                     .iter()
                     .map(|s| {
-                        assert_eq!(s.labels.len(), 1, "{s:?}");
                         assert_eq!(s.labels[0].0, "shard", "{s:?}");
                         assert_eq!(s.value, 0.0, "{s:?}");
                         s.labels[0].1.clone()
                     })
                     .collect();
                 shards.sort();
-                assert_eq!(shards, ["0", "1"], "{gauge}: one sample per shard");
+                let want: Vec<&str> = ["0", "1"]
+                    .iter()
+                    .flat_map(|s| std::iter::repeat_n(*s, per_shard))
+                    .collect();
+                assert_eq!(shards, want, "{gauge}: samples per shard");
             }
             assert!(m.value("process_resident_memory_bytes") > 0.0);
         }
@@ -258,9 +265,16 @@ async fn clients_gauge_follows_connections() {
             clients.push(TestClient::connect(&url, Protocol::Relay).await.unwrap());
             let m = openmetrics::scrape(metrics).await.unwrap();
             let g = m.samples_named("uring_relay_clients");
-            assert_eq!(g.len(), 1);
-            assert_eq!(g[0].labels, [("shard".to_owned(), "0".to_owned())]);
+            assert_eq!(g.len(), 2, "one per family");
+            assert_eq!(
+                g[0].labels,
+                [
+                    ("shard".to_owned(), "0".to_owned()),
+                    ("family".to_owned(), "0.35".to_owned())
+                ]
+            );
             assert_eq!(g[0].value, (i + 1) as f64);
+            assert_eq!(g[1].value, 0.0);
         }
         clients.pop().unwrap().close().await;
         scrape_until(metrics, "2 clients", |m| {

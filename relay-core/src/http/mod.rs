@@ -1,9 +1,11 @@
 //! The HTTP/1.1 surface of the relay listener, pure: a request head in,
-//! the reply bytes and what to do next out (PROTOCOL.md section 2).
+//! the reply bytes and what to do next out.
 
 mod request;
 mod response;
 mod routes;
+mod token;
+mod upgrade;
 
 pub use request::{parse_head, Head, HeadError, MAX_HEAD_LEN};
 pub use routes::{handle, Outcome};

@@ -10,6 +10,8 @@ pub struct Head {
     pub method: String,
     /// Path without the query string.
     pub path: String,
+    /// The query string (after `?`), empty if none.
+    pub query: String,
     /// 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub version: u8,
     /// Header names lower-cased, values as sent (lossy UTF-8), in order.
@@ -24,6 +26,14 @@ impl Head {
         self.headers
             .iter()
             .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every header with this (lower-case) name, in order.
+    pub fn headers_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
 
@@ -56,10 +66,11 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, HeadError> {
                 return Err(HeadError::TooLarge);
             }
             let target = req.path.unwrap_or("");
-            let path = target.split('?').next().unwrap_or("").to_string();
+            let (path, query) = target.split_once('?').unwrap_or((target, ""));
             Ok(Some(Head {
                 method: req.method.unwrap_or("").to_string(),
-                path,
+                path: path.to_string(),
+                query: query.to_string(),
                 version: req.version.unwrap_or(1),
                 headers: req
                     .headers

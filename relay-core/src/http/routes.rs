@@ -1,13 +1,21 @@
-//! Routing and upgrade rules of PROTOCOL.md 2.1 to 2.4.
+//! Routing of the relay listener (docs/protocol-0.35.md and
+//! docs/protocol-1x.md, HTTP sections): plain routes here, the relay
+//! upgrade in [`super::upgrade`].
 
 use std::time::SystemTime;
 
 use super::request::{parse_head, Head, HeadError};
 use super::response::Response;
-use crate::proto::Transport;
+use crate::proto::Dialect;
 
 const INDEX_HTML: &str = "<html><body>\n<h1>Iroh Relay</h1>\n<p>\n  This is an <a href=\"https://iroh.computer/\">Iroh</a> Relay server.\n</p>\n</body></html>\n";
 const ROBOTS_TXT: &str = "User-agent: *\nDisallow: /\n";
+/// `/healthz` as 1.4.1 answers it, with this server's name and version.
+const HEALTHZ: &str = concat!(
+    "{\"status\":\"ok\",\"version\":\"",
+    env!("CARGO_PKG_VERSION"),
+    "\",\"git_hash\":\"unknown\",\"server\":\"uring-relay\"}"
+);
 
 /// What the connection does after the bytes at the start of the buffer.
 #[derive(Debug, PartialEq, Eq)]
@@ -25,8 +33,22 @@ pub enum Outcome {
     Upgrade {
         reply: Vec<u8>,
         consumed: usize,
-        transport: Transport,
+        dialect: Dialect,
+        /// The access token presented (`Authorization: Bearer`, `?token=`).
+        token: Option<String>,
     },
+}
+
+impl Outcome {
+    pub(super) fn not_found(head: &Head, now: SystemTime) -> Outcome {
+        Outcome::Reply {
+            reply: Response::new(404, "Not Found")
+                .body("Not Found")
+                .encode(now),
+            consumed: head.len,
+            close: !head.keep_alive(),
+        }
+    }
 }
 
 /// Handles the request head at the start of `buf`.
@@ -48,13 +70,16 @@ pub fn handle(buf: &[u8], now: SystemTime) -> Outcome {
     };
     let close = !head.keep_alive();
     let reply = match (head.method.as_str(), head.path.as_str()) {
-        ("GET", "/relay" | "/derp") => return upgrade(&head, now),
+        ("GET", "/relay" | "/derp") => return super::upgrade::upgrade(&head, now),
         ("GET", "/" | "/index.html") => Response::new(200, "OK")
             .header("content-type", "text/html; charset=utf-8")
             .body(INDEX_HTML),
         ("GET", "/robots.txt") => Response::new(200, "OK").body(ROBOTS_TXT),
         ("GET", "/ping") => Response::new(200, "OK").header("access-control-allow-origin", "*"),
         ("GET", "/generate_204") => generate_204(&head),
+        ("GET", "/healthz") => Response::new(200, "OK")
+            .header("content-type", "application/json")
+            .body(HEALTHZ),
         _ => Response::new(404, "Not Found").body("Not Found"),
     };
     Outcome::Reply {
@@ -64,15 +89,19 @@ pub fn handle(buf: &[u8], now: SystemTime) -> Outcome {
     }
 }
 
-/// Captive-portal probe: echo a well-formed `X-Tailscale-Challenge`.
+/// Captive-portal probe: echo a well-formed challenge, under 0.35's
+/// `X-Tailscale-*` names and 1.x's `X-Iroh-*` ones.
 fn generate_204(head: &Head) -> Response {
-    let resp = Response::new(204, "No Content");
-    match head.header("x-tailscale-challenge") {
-        Some(c) if valid_challenge(c) => {
-            resp.header("x-tailscale-response", format!("response {c}"))
+    let mut resp = Response::new(204, "No Content");
+    for (ask, answer) in [
+        ("x-tailscale-challenge", "x-tailscale-response"),
+        ("x-iroh-challenge", "x-iroh-response"),
+    ] {
+        if let Some(c) = head.header(ask).filter(|c| valid_challenge(c)) {
+            resp = resp.header(answer, format!("response {c}"));
         }
-        _ => resp,
     }
+    resp
 }
 
 fn valid_challenge(c: &str) -> bool {
@@ -82,61 +111,10 @@ fn valid_challenge(c: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-fn bad_request(now: SystemTime, consumed: usize) -> Outcome {
-    Outcome::Reply {
-        reply: Response::new(400, "Bad Request").encode(now),
-        consumed,
-        close: false,
-    }
-}
-
-/// The relay upgrade: `Upgrade` must be exactly `iroh derp http` or
-/// `websocket` (case-sensitive); `Connection` and `Host` are not checked.
-fn upgrade(head: &Head, now: SystemTime) -> Outcome {
-    let consumed = head.len;
-    match head.header("upgrade") {
-        Some("iroh derp http") => Outcome::Upgrade {
-            reply: Response::new(101, "Switching Protocols")
-                .header("upgrade", "iroh derp http")
-                .encode(now),
-            consumed,
-            transport: Transport::Derp,
-        },
-        Some("websocket") => {
-            let Some(key) = head.header("sec-websocket-key") else {
-                return bad_request(now, consumed);
-            };
-            match head.header("sec-websocket-version") {
-                Some("13") => {}
-                Some(_) => {
-                    return Outcome::Reply {
-                        reply: Response::new(400, "Bad Request")
-                            .header("sec-websocket-version", "13")
-                            .encode(now),
-                        consumed,
-                        close: false,
-                    }
-                }
-                None => return bad_request(now, consumed),
-            }
-            let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
-            Outcome::Upgrade {
-                reply: Response::new(101, "Switching Protocols")
-                    .header("upgrade", "websocket")
-                    .header("connection", "upgrade")
-                    .header("sec-websocket-accept", accept)
-                    .encode(now),
-                consumed,
-                transport: Transport::Websocket,
-            }
-        }
-        _ => bad_request(now, consumed),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::Transport;
 
     fn reply(req: &str) -> (String, usize, bool) {
         match handle(req.as_bytes(), SystemTime::UNIX_EPOCH) {
@@ -149,13 +127,14 @@ mod tests {
         }
     }
 
-    fn upgraded(req: &str) -> (String, usize, Transport) {
+    fn upgraded(req: &str) -> (String, usize, Dialect) {
         match handle(req.as_bytes(), SystemTime::UNIX_EPOCH) {
             Outcome::Upgrade {
                 reply,
                 consumed,
-                transport,
-            } => (String::from_utf8(reply).unwrap(), consumed, transport),
+                dialect,
+                ..
+            } => (String::from_utf8(reply).unwrap(), consumed, dialect),
             o => panic!("{o:?}"),
         }
     }
@@ -169,7 +148,7 @@ mod tests {
             assert!(r.contains("\r\nupgrade: iroh derp http\r\n"));
             assert!(!r.contains("content-length"));
             assert_eq!(used, req.len());
-            assert_eq!(t, Transport::Derp);
+            assert_eq!(t, Dialect::V035(Transport::Derp));
         }
     }
 
@@ -179,7 +158,7 @@ mod tests {
         assert!(r.contains("sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
         assert!(r.contains("upgrade: websocket\r\n"));
         assert!(!r.to_ascii_lowercase().contains("sec-websocket-protocol"));
-        assert_eq!(t, Transport::Websocket);
+        assert_eq!(t, Dialect::V035(Transport::Websocket));
     }
 
     #[test]
@@ -255,6 +234,10 @@ mod tests {
             );
         }
         assert!(valid_challenge(&"a".repeat(63)));
+        let (r, _, _) =
+            reply("GET /generate_204 HTTP/1.1\r\nX-Iroh-Challenge: ts_relay.example.com\r\n\r\n");
+        assert!(r.contains("x-iroh-response: response ts_relay.example.com\r\n"));
+        assert!(!r.contains("x-tailscale-response"));
     }
 
     #[test]

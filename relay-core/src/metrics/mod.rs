@@ -4,8 +4,13 @@
 //! relaxed load and store on a cache line no other core writes: no locked
 //! instructions and no sharing on the hot path.
 
-use std::fmt::Write as _;
+mod render;
+
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::proto::Family;
+
+pub use render::{process_rss_bytes, render, ProcessStats};
 
 /// A counter written by one thread, read by any.
 #[derive(Debug, Default)]
@@ -44,7 +49,7 @@ macro_rules! metric_group {
         pub struct $group { $( pub $field: Counter, )* }
 
         impl $group {
-            fn each(&self) -> impl Iterator<Item = (&'static str, &'static str, &'static str, &Counter)> {
+            pub(crate) fn each(&self) -> impl Iterator<Item = (&'static str, &'static str, &'static str, &Counter)> {
                 [$( ($name, $kind, $help, &self.$field), )*].into_iter()
             }
         }
@@ -63,9 +68,10 @@ metric_group! {
 }
 
 metric_group! {
-    /// One shard's counters. Field names follow the reference's
-    /// `relayserver_*` metrics where one exists.
-    ShardMetrics {
+    /// One family's counters on one shard. Names follow the references'
+    /// `relayserver_*` metrics where one exists; each is rendered with a
+    /// `family` label.
+    FamilyCounters {
     bytes_sent => "relayserver_bytes_sent", "counter", "Number of bytes sent.";
     bytes_recv => "relayserver_bytes_recv", "counter", "Number of bytes received.";
     send_packets_sent => "relayserver_send_packets_sent", "counter", "Number of 'send' packets relayed to the destination.";
@@ -81,139 +87,57 @@ metric_group! {
     sent_pong => "relayserver_sent_pong", "counter", "Number of times a pong was sent to a client.";
     unknown_frames => "relayserver_unknown_frames", "counter", "Number of valid frames the relay ignores.";
     frames_rx_ratelimited_total => "relayserver_frames_rx_ratelimited_total", "counter", "Number of frames whose reading was delayed by the rate limit.";
+    bytes_rx_ratelimited => "relayserver_bytes_rx_ratelimited", "counter", "Number of bytes whose reading was delayed by the rate limit.";
     conns_rx_ratelimited_total => "relayserver_conns_rx_ratelimited_total", "counter", "Number of connections that hit the rate limit.";
     accepts => "relayserver_accepts", "counter", "Number of accepted client connections.";
     disconnects => "relayserver_disconnects", "counter", "Number of client disconnections.";
     unique_client_keys => "relayserver_unique_client_keys", "counter", "Number of client registrations.";
     websocket_accepts => "relayserver_websocket_accepts", "counter", "Number of websocket upgrades.";
     relay_accepts => "relayserver_relay_accepts", "counter", "Number of iroh derp http upgrades.";
+    clients_inactive_added => "relayserver_clients_inactive_added", "counter", "Connections kept inactive because a newer one took their endpoint id.";
+    clients_inactive_removed => "relayserver_clients_inactive_removed", "counter", "Inactive connections promoted back or closed.";
     dropped_unknown_dst => "uring_relay_dropped_unknown_destination", "counter", "Packets dropped because the destination is not connected.";
     dropped_queue_full => "uring_relay_dropped_queue_full", "counter", "Packets dropped because the destination queue was full.";
     dropped_budget => "uring_relay_dropped_memory_budget", "counter", "Packets dropped because queued packets reached limits.max_queued_bytes.";
-    dropped_cross_shard => "uring_relay_dropped_cross_shard_full", "counter", "Packets dropped because the hand-off to the destination's shard was full.";
+    dropped_unforwardable => "uring_relay_dropped_unforwardable", "counter", "Datagrams dropped because their receiver would reject them (empty, or over 65536 bytes).";
     dropped_on_close => "uring_relay_dropped_on_close", "counter", "Queued packets lost when their destination disconnected.";
     write_stalls => "uring_relay_write_stall_disconnects", "counter", "Clients disconnected after a write made no progress for 2 s.";
     ping_timeouts => "uring_relay_ping_timeout_disconnects", "counter", "Clients disconnected for not answering a server ping.";
     protocol_errors => "uring_relay_protocol_error_disconnects", "counter", "Clients disconnected for a protocol violation.";
+    handshake_failures => "uring_relay_handshake_failures", "counter", "Connections closed during the handshake after the upgrade.";
+    access_denied => "uring_relay_access_denied", "counter", "Handshakes refused by access control.";
+    replaced => "uring_relay_replaced_connections", "counter", "Connections closed because the same key connected again.";
+    peer_gone_sent => "uring_relay_peer_gone_sent", "counter", "PeerGone / EndpointGone frames queued to clients.";
+    clients => "uring_relay_clients", "gauge", "Endpoint ids registered on this shard.";
+    }
+}
+
+metric_group! {
+    /// One shard's counters that belong to no family.
+    ShardCounters {
     accept_emfile => "uring_relay_accept_errors{errno=\"EMFILE\"}", "counter", "Accepts that failed, by errno; the relay backs off and keeps serving.";
     accept_enfile => "uring_relay_accept_errors{errno=\"ENFILE\"}", "counter", "Accepts that failed, by errno; the relay backs off and keeps serving.";
     accept_other => "uring_relay_accept_errors{errno=\"other\"}", "counter", "Accepts that failed, by errno; the relay backs off and keeps serving.";
-    handshake_failures => "uring_relay_handshake_failures", "counter", "Connections closed during the HTTP exchange or ClientInfo handshake.";
-    access_denied => "uring_relay_access_denied", "counter", "Handshakes refused by access control.";
-    replaced => "uring_relay_replaced_connections", "counter", "Connections closed because the same key connected again.";
-    peer_gone_sent => "uring_relay_peer_gone_sent", "counter", "PeerGone frames queued to clients.";
+    dropped_cross_shard => "uring_relay_dropped_cross_shard_full", "counter", "Packets dropped because the hand-off to the destination's shard was full.";
     cross_shard_packets => "uring_relay_cross_shard_packets", "counter", "Packets handed to another shard for delivery.";
     cross_shard_batches => "uring_relay_cross_shard_batches", "counter", "Batches handed to another shard.";
-    clients => "uring_relay_clients", "gauge", "Clients registered on this shard.";
     queued_packets => "uring_relay_queued_packets", "gauge", "Packets waiting in send queues on this shard.";
     queued_bytes => "uring_relay_queued_bytes", "gauge", "Bytes queued or being written to clients of this shard.";
     read_busy => "uring_relay_read_busy_connections", "gauge", "Connections sharing the shard's read buffer budget.";
     }
 }
 
-/// Process-wide figures, read at scrape time.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ProcessStats {
-    pub rss_bytes: Option<u64>,
-    pub open_fds: Option<u64>,
-    pub log_lines_dropped: u64,
+/// Everything one shard counts: its own counters and one set per family.
+#[derive(Debug, Default)]
+pub struct ShardMetrics {
+    pub shard: ShardCounters,
+    families: [FamilyCounters; 2],
 }
 
-impl ProcessStats {
-    pub fn read() -> Self {
-        Self {
-            rss_bytes: process_rss_bytes(),
-            open_fds: std::fs::read_dir("/proc/self/fd")
-                .ok()
-                .map(|d| d.count() as u64),
-            log_lines_dropped: crate::logging::dropped_lines(),
-        }
+impl ShardMetrics {
+    pub fn family(&self, f: Family) -> &FamilyCounters {
+        &self.families[f as usize]
     }
-}
-
-/// Renders STUN's counters (first, as the reference does) and every
-/// shard's: the reference's names summed, gauges labelled per shard. A
-/// name may carry labels (`family{errno="EMFILE"}`): consecutive entries
-/// of one family share its HELP and TYPE.
-pub fn render(
-    stun: Option<&StunMetrics>,
-    shards: &[&ShardMetrics],
-    process: ProcessStats,
-) -> String {
-    let mut out = String::new();
-    if let Some(stun) = stun {
-        for (name, kind, help, c) in stun.each() {
-            let _ = writeln!(out, "# HELP {name} {help}");
-            let _ = writeln!(out, "# TYPE {name} {kind}");
-            let _ = writeln!(out, "{name}_total {}", c.get());
-        }
-    }
-    let Some(first) = shards.first() else {
-        out.push_str("# EOF\n");
-        return out;
-    };
-    let mut family_seen = "";
-    for (i, (name, kind, help, _)) in first.each().enumerate() {
-        let (family, labels) = match name.split_once('{') {
-            Some((f, l)) => (f, l.trim_end_matches('}')),
-            None => (name, ""),
-        };
-        if family != family_seen {
-            let _ = writeln!(out, "# HELP {family} {help}");
-            let _ = writeln!(out, "# TYPE {family} {kind}");
-            family_seen = family;
-        }
-        let value = |s: &ShardMetrics| s.each().nth(i).map_or(0, |m| m.3.get());
-        if kind == "counter" {
-            let total: u64 = shards.iter().map(|s| value(s)).sum();
-            let labels = if labels.is_empty() {
-                String::new()
-            } else {
-                format!("{{{labels}}}")
-            };
-            let _ = writeln!(out, "{family}_total{labels} {total}");
-        } else {
-            let sep = if labels.is_empty() { "" } else { "," };
-            for (s, shard) in shards.iter().enumerate() {
-                let v = value(shard);
-                let _ = writeln!(out, "{family}{{shard=\"{s}\"{sep}{labels}}} {v}");
-            }
-        }
-    }
-    let gauges = [
-        (
-            "process_resident_memory_bytes",
-            "Resident memory size in bytes.",
-            process.rss_bytes,
-        ),
-        (
-            "process_open_fds",
-            "Number of open file descriptors.",
-            process.open_fds,
-        ),
-    ];
-    for (name, help, v) in gauges {
-        if let Some(v) = v {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP uring_relay_log_lines_dropped Log lines dropped because stderr was not taking them.\n\
-         # TYPE uring_relay_log_lines_dropped counter\n\
-         uring_relay_log_lines_dropped_total {}",
-        process.log_lines_dropped
-    );
-    out.push_str("# EOF\n");
-    out
-}
-
-/// VmRSS of this process, from /proc.
-pub fn process_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }
 
 #[cfg(test)]
@@ -224,15 +148,16 @@ mod tests {
     fn sums_and_labels() {
         let a = ShardMetrics::default();
         let b = ShardMetrics::default();
-        a.accepts.add(2);
-        b.accepts.inc();
-        a.clients.add(5);
-        b.clients.add(3);
-        b.clients.sub(1);
+        a.family(Family::V035).accepts.add(2);
+        b.family(Family::V035).accepts.inc();
+        b.family(Family::V1x).accepts.add(7);
+        a.family(Family::V035).clients.add(5);
+        b.family(Family::V035).clients.add(3);
+        b.family(Family::V035).clients.sub(1);
+        a.shard.accept_emfile.add(2);
+        b.shard.accept_enfile.inc();
         let stun = StunMetrics::default();
         stun.requests.add(3);
-        a.accept_emfile.add(2);
-        b.accept_enfile.inc();
         let process = ProcessStats {
             rss_bytes: Some(4096),
             open_fds: Some(7),
@@ -241,10 +166,14 @@ mod tests {
         let text = render(Some(&stun), &[&a, &b], process);
         assert!(text.starts_with("# HELP stun_requests "));
         assert!(text.contains("stun_requests_total 3\n"));
-        assert!(text.contains("# TYPE relayserver_accepts counter\nrelayserver_accepts_total 3\n"));
-        assert!(text.contains("uring_relay_clients{shard=\"0\"} 5\n"));
-        assert!(text.contains("uring_relay_clients{shard=\"1\"} 2\n"));
-        assert!(text.contains("relayserver_frames_rx_ratelimited_total_total 0\n"));
+        assert!(text.contains(
+            "# TYPE relayserver_accepts counter\n\
+             relayserver_accepts_total{family=\"0.35\"} 3\n\
+             relayserver_accepts_total{family=\"1.x\"} 7\n"
+        ));
+        assert!(text.contains("uring_relay_clients{shard=\"0\",family=\"0.35\"} 5\n"));
+        assert!(text.contains("uring_relay_clients{shard=\"1\",family=\"0.35\"} 2\n"));
+        assert!(text.contains("relayserver_frames_rx_ratelimited_total_total{family=\"0.35\"} 0\n"));
         assert!(text.contains("process_resident_memory_bytes 4096\n"));
         assert!(text.contains("process_open_fds 7\n"));
         assert!(text.contains("uring_relay_log_lines_dropped_total 3\n"));
@@ -255,6 +184,7 @@ mod tests {
              uring_relay_accept_errors_total{errno=\"other\"} 0\n"
         ));
         assert_eq!(text.matches("# TYPE uring_relay_accept_errors ").count(), 1);
+        assert_eq!(text.matches("# TYPE relayserver_accepts ").count(), 1);
         assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -1,28 +1,37 @@
-//! The iroh 0.35 relay wire protocol, as pure functions over byte slices.
+//! The relay wire protocols, as pure functions over byte slices.
 //!
 //! Nothing here touches a socket: the shard code feeds bytes in and writes
-//! the bytes these functions produce. Frame type numbers and byte layouts
-//! are defined here because iroh-relay 0.35 keeps its own private.
+//! the bytes these functions produce. Two families share the port: iroh
+//! 0.35 ([`v035`]) and iroh 1.x ([`v1x`]); [`Dialect`] says which one a
+//! connection speaks, and [`datagram`] holds what they have in common.
+//! Frame layouts are defined here because the iroh crates keep theirs
+//! private. `docs/` describes both protocols.
 
-pub mod client_info;
-pub mod frame;
+pub mod datagram;
+pub mod dialect;
+pub mod handshake;
 pub mod key;
+pub mod postcard;
 pub mod reader;
-pub mod stream;
 pub mod stun;
+pub mod v035;
+pub mod v1x;
 pub mod ws;
 
-pub use client_info::{ClientInfo, HandshakeError};
-pub use frame::{Frame, FrameError, FrameType};
+// The 0.35 modules keep their old paths for loadgen and the benches.
+pub use v035::{client_info, frame, stream, HEADER_LEN};
 
-/// Largest frame payload accepted on the 5-byte-header stream (1 MiB).
+pub use datagram::{Datagram, Event, ServerFrame, Status};
+pub use dialect::{Dialect, Family};
+pub use v035::client_info::{ClientInfo, HandshakeError};
+pub use v035::frame::{Frame, FrameError, FrameType};
+
+/// Largest websocket message, and stream frame payload (1 MiB).
 pub const MAX_FRAME_SIZE: usize = 1024 * 1024;
 /// Largest packet inside SendPacket/RecvPacket (64 KiB).
 pub const MAX_PACKET_SIZE: usize = 64 * 1024;
 /// Length of an ed25519 public key on the wire.
 pub const KEY_LEN: usize = 32;
-/// Length of the stream frame header: type byte + u32 BE length.
-pub const HEADER_LEN: usize = 5;
 /// Packets a destination may have queued before new ones are dropped.
 pub const PER_CLIENT_QUEUE_DEPTH: usize = 512;
 
@@ -31,21 +40,22 @@ pub const PER_CLIENT_QUEUE_DEPTH: usize = 512;
 pub enum Transport {
     /// `Upgrade: iroh derp http`: 5-byte-header stream frames.
     Derp,
-    /// `Upgrade: websocket`: one binary message per frame.
+    /// `Upgrade: websocket` without a subprotocol: one binary message per
+    /// frame.
     Websocket,
 }
 
 impl Transport {
-    /// Appends `frame` as the server sends it on this transport.
+    /// Appends a 0.35 `frame` as the server sends it on this transport.
     pub fn encode(self, out: &mut Vec<u8>, frame: &Frame<'_>) {
         match self {
             Transport::Derp => stream::encode(out, frame),
-            Transport::Websocket => ws::encode(out, frame),
+            Transport::Websocket => v035::message::encode(out, frame),
         }
     }
 
-    /// Appends the header of a RecvPacket frame carrying `packet_len` bytes,
-    /// so the caller can copy the key and packet straight after it.
+    /// Appends the header of a RecvPacket carrying `packet_len` bytes, so
+    /// the caller can copy the key and packet straight after it.
     pub fn write_recv_header(self, out: &mut Vec<u8>, packet_len: usize) {
         let len = KEY_LEN + packet_len;
         match self {

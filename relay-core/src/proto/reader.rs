@@ -1,22 +1,25 @@
-//! One interface over both transports: find the next relay frame in a
-//! buffer of received bytes.
+//! One interface over every framing: find the next relay frame in a buffer
+//! of received bytes, as (type, payload), whatever the family.
 
+use super::dialect::{Dialect, TypeCoding};
 use super::frame::FrameError;
-use super::ws::{self, Progress, Role, WsDecoder, WsError, WsItem};
-use super::{stream, Transport};
+use super::v035::stream;
+use super::v1x;
+use super::ws::{Progress, Role, WsDecoder, WsError, WsItem};
+use super::Transport;
 
 /// The next thing found at the start of a buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
     /// A frame whose payload is `buf[start..end]`; `consumed` bytes used.
     Frame {
-        ty: u8,
+        ty: u64,
         start: usize,
         end: usize,
         consumed: usize,
     },
     /// A reassembled websocket message: take it with
-    /// [`FrameReader::take_message`].
+    /// [`FrameReader::message`].
     Message { consumed: usize },
     /// Bytes that carry nothing for the relay (websocket control, text).
     Skip { consumed: usize },
@@ -30,6 +33,8 @@ pub enum Next {
 pub enum ReadError {
     #[error(transparent)]
     Frame(#[from] FrameError),
+    #[error(transparent)]
+    V1x(#[from] v1x::frame::FrameError),
     #[error(transparent)]
     Ws(#[from] WsError),
 }
@@ -53,24 +58,39 @@ pub enum Step<R> {
 #[derive(Debug)]
 pub enum FrameReader {
     Derp,
-    Websocket(WsDecoder),
+    Websocket {
+        decoder: WsDecoder,
+        types: TypeCoding,
+    },
 }
 
 impl FrameReader {
     /// A server-side reader (websocket input must be masked).
-    pub fn server(transport: Transport) -> Self {
-        Self::new(transport, Role::Server)
+    pub fn server(dialect: Dialect) -> Self {
+        Self::new(dialect, Role::Server)
     }
 
-    pub fn new(transport: Transport, role: Role) -> Self {
-        match transport {
-            Transport::Derp => Self::Derp,
-            Transport::Websocket => Self::Websocket(WsDecoder::new(role)),
+    pub fn new(dialect: Dialect, role: Role) -> Self {
+        match dialect {
+            Dialect::V035(Transport::Derp) => Self::Derp,
+            d => Self::Websocket {
+                decoder: WsDecoder::new(role),
+                types: d.type_coding(),
+            },
         }
     }
 
-    pub fn from_ws(decoder: WsDecoder) -> Self {
-        Self::Websocket(decoder)
+    /// Resumes a websocket connection whose decoder was handed over.
+    pub fn from_ws(decoder: WsDecoder, types: TypeCoding) -> Self {
+        Self::Websocket { decoder, types }
+    }
+
+    /// Bounds the messages accepted (see [`WsDecoder::set_limit`]); the
+    /// stream framing is bounded by its caller.
+    pub fn set_message_limit(&mut self, limit: usize) {
+        if let FrameReader::Websocket { decoder, .. } = self {
+            decoder.set_limit(limit);
+        }
     }
 
     /// Looks at the start of `buf`; websocket payloads are unmasked in place.
@@ -78,23 +98,25 @@ impl FrameReader {
         match self {
             FrameReader::Derp => Ok(match stream::next_frame(buf)? {
                 Some(f) => Next::Frame {
-                    ty: f.ty,
+                    ty: u64::from(f.ty),
                     start: f.start,
                     end: f.end,
                     consumed: f.end,
                 },
                 None => Next::Need(stream::needed(buf)?),
             }),
-            FrameReader::Websocket(d) => Ok(match d.decode(buf)? {
+            FrameReader::Websocket { decoder, types } => Ok(match decoder.decode(buf)? {
                 Progress::Need(n) => Next::Need(n),
                 Progress::Item { item, consumed } => match item {
-                    WsItem::Binary(r) if r.is_empty() => return Err(FrameError::Empty.into()),
-                    WsItem::Binary(r) => Next::Frame {
-                        ty: buf[r.start],
-                        start: r.start + 1,
-                        end: r.end,
-                        consumed,
-                    },
+                    WsItem::Binary(r) => {
+                        let (ty, n) = split_type(*types, &buf[r.clone()])?;
+                        Next::Frame {
+                            ty,
+                            start: r.start + n,
+                            end: r.end,
+                            consumed,
+                        }
+                    }
                     WsItem::Reassembled => Next::Message { consumed },
                     WsItem::Ignored => Next::Skip { consumed },
                     WsItem::Close => Next::Close,
@@ -108,7 +130,7 @@ impl FrameReader {
     pub fn next_with<R>(
         &mut self,
         buf: &mut [u8],
-        f: impl FnOnce(u8, &[u8]) -> R,
+        f: impl FnOnce(u64, &[u8]) -> R,
     ) -> Result<Step<R>, ReadError> {
         Ok(match self.next(buf)? {
             Next::Frame {
@@ -134,24 +156,42 @@ impl FrameReader {
 
     /// The reassembled message after [`Next::Message`], as (type, payload).
     /// The caller must call [`FrameReader::clear_message`] after use.
-    pub fn message(&self) -> Result<(u8, &[u8]), FrameError> {
+    pub fn message(&self) -> Result<(u64, &[u8]), ReadError> {
         match self {
-            FrameReader::Websocket(d) => ws::split_message(d.message()),
-            FrameReader::Derp => Err(FrameError::Empty),
+            FrameReader::Websocket { decoder, types } => {
+                let msg = decoder.message();
+                let (ty, n) = split_type(*types, msg)?;
+                Ok((ty, &msg[n..]))
+            }
+            FrameReader::Derp => Err(FrameError::Empty.into()),
         }
     }
 
     pub fn clear_message(&mut self) {
-        if let FrameReader::Websocket(d) = self {
-            d.clear_message();
+        if let FrameReader::Websocket { decoder, .. } = self {
+            decoder.clear_message();
         }
     }
 
     /// The websocket state, for handing a connection to another shard.
     pub fn into_ws(self) -> Option<WsDecoder> {
         match self {
-            FrameReader::Websocket(d) => Some(d),
+            FrameReader::Websocket { decoder, .. } => Some(decoder),
             FrameReader::Derp => None,
+        }
+    }
+}
+
+/// The type at the start of a message and its length in bytes.
+fn split_type(types: TypeCoding, msg: &[u8]) -> Result<(u64, usize), ReadError> {
+    match types {
+        TypeCoding::Byte => match msg.first() {
+            Some(t) => Ok((u64::from(*t), 1)),
+            None => Err(FrameError::Empty.into()),
+        },
+        TypeCoding::Varint => {
+            let (ty, payload) = v1x::frame::split_message(msg)?;
+            Ok((ty, msg.len() - payload.len()))
         }
     }
 }
@@ -160,6 +200,8 @@ impl FrameReader {
 mod tests {
     use super::*;
     use crate::proto::frame::Frame;
+    use crate::proto::v1x::Version;
+    use crate::proto::ws;
 
     #[test]
     fn derp_and_ws_agree() {
@@ -171,7 +213,7 @@ mod tests {
                     ws::encode_masked(&mut buf, &Frame::Ping([4; 8]), [1, 2, 3, 4])
                 }
             }
-            let mut r = FrameReader::server(t);
+            let mut r = FrameReader::server(Dialect::V035(t));
             assert!(matches!(r.next(&mut buf[..3]).unwrap(), Next::Need(n) if n > 3));
             let Next::Frame {
                 ty,
@@ -190,10 +232,36 @@ mod tests {
     }
 
     #[test]
-    fn empty_ws_message_is_an_error() {
+    fn v1x_types_are_varints() {
+        // Ping as `40 09` (non-minimal), masked.
+        let mut msg = vec![0x40, 0x09];
+        msg.extend_from_slice(&[5; 8]);
         let mut buf = Vec::new();
-        ws::write_header(&mut buf, 0, Some([0; 4]));
-        let mut r = FrameReader::server(Transport::Websocket);
-        assert_eq!(r.next(&mut buf), Err(ReadError::Frame(FrameError::Empty)));
+        ws::write_header(&mut buf, msg.len(), Some([7, 7, 7, 7]));
+        let start = buf.len();
+        buf.extend_from_slice(&msg);
+        ws::apply_mask(&mut buf[start..], [7, 7, 7, 7]);
+        let mut r = FrameReader::server(Dialect::V1x(Version::V2));
+        let step = r.next_with(&mut buf, |ty, p| (ty, p.to_vec())).unwrap();
+        assert_eq!(
+            step,
+            Step::Frame {
+                out: (9, vec![5; 8]),
+                consumed: buf.len()
+            }
+        );
+    }
+
+    #[test]
+    fn empty_ws_message_is_an_error() {
+        for d in [
+            Dialect::V035(Transport::Websocket),
+            Dialect::V1x(Version::V1),
+        ] {
+            let mut buf = Vec::new();
+            ws::write_header(&mut buf, 0, Some([0; 4]));
+            let mut r = FrameReader::server(d);
+            assert!(r.next(&mut buf).is_err(), "{d:?}");
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! RFC 6455 framing for the 0.35 websocket path: each relay frame is one
-//! binary message `[type u8][payload]`, without a length field.
+//! RFC 6455 framing, shared by both protocol families: each relay frame is
+//! one binary message (`[type][payload]`, no length field; the type is one
+//! byte in 0.35 and a QUIC varint in 1.x).
 //!
 //! Frame headers are parsed and written with `tungstenite`; this module adds
 //! the message rules the relay needs: client frames must be masked,
@@ -12,8 +13,10 @@ use std::ops::Range;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
-use super::frame::{Frame, FrameError};
 use super::MAX_FRAME_SIZE;
+// The 0.35 frame helpers lived here; loadgen and the benches still use them
+// by this path.
+pub use super::v035::message::{encode, encode_masked, split_message};
 
 /// Largest message accepted: a maximal relay frame plus its type byte.
 pub const MAX_MESSAGE: usize = MAX_FRAME_SIZE + 1;
@@ -79,6 +82,8 @@ pub struct WsDecoder {
     role: Role,
     open: Open,
     message: Vec<u8>,
+    /// Largest message accepted (frame or reassembled).
+    limit: usize,
 }
 
 impl WsDecoder {
@@ -87,7 +92,15 @@ impl WsDecoder {
             role,
             open: Open::None,
             message: Vec::new(),
+            limit: MAX_MESSAGE,
         }
+    }
+
+    /// Lowers (or restores) the largest message accepted: before a client
+    /// is authenticated nothing larger than its handshake is buffered,
+    /// fragmented or not.
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit.min(MAX_MESSAGE);
     }
 
     /// Decodes one websocket frame from the start of `buf`, unmasking its
@@ -100,7 +113,7 @@ impl WsDecoder {
             Err(e) => return Err(WsError::Header(e.to_string())),
         };
         let hlen = cur.position() as usize;
-        if len > MAX_MESSAGE as u64 {
+        if len > self.limit as u64 {
             return Err(WsError::TooLarge(len));
         }
         let end = hlen + len as usize;
@@ -144,7 +157,7 @@ impl WsDecoder {
                     Open::None => return Err(WsError::StrayContinuation),
                     Open::Text => {}
                     Open::Binary => {
-                        if self.message.len() + payload.len() > MAX_MESSAGE {
+                        if self.message.len() + payload.len() > self.limit {
                             return Err(WsError::TooLarge(
                                 (self.message.len() + payload.len()) as u64,
                             ));
@@ -195,13 +208,6 @@ impl WsDecoder {
     }
 }
 
-/// Splits a complete binary message into the relay frame type and payload.
-pub fn split_message(msg: &[u8]) -> Result<(u8, &[u8]), FrameError> {
-    msg.split_first()
-        .map(|(t, p)| (*t, p))
-        .ok_or(FrameError::Empty)
-}
-
 /// XORs `buf` with the 4-byte mask, 8 bytes at a time.
 pub fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
     let m8 = u64::from_ne_bytes([
@@ -230,26 +236,10 @@ pub fn write_header(out: &mut Vec<u8>, len: usize, mask: Option<[u8; 4]>) {
     let _ = header.format(len as u64, out);
 }
 
-/// Appends a relay frame as one unmasked binary message (server side).
-pub fn encode(out: &mut Vec<u8>, frame: &Frame<'_>) {
-    write_header(out, 1 + frame.payload_len(), None);
-    out.push(frame.frame_type() as u8);
-    frame.write_payload(out);
-}
-
-/// Appends a relay frame as one masked binary message (client side).
-pub fn encode_masked(out: &mut Vec<u8>, frame: &Frame<'_>, mask: [u8; 4]) {
-    write_header(out, 1 + frame.payload_len(), Some(mask));
-    let start = out.len();
-    out.push(frame.frame_type() as u8);
-    frame.write_payload(out);
-    apply_mask(&mut out[start..], mask);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::frame::decode;
+    use crate::proto::frame::{decode, Frame, FrameError};
 
     fn item(d: &mut WsDecoder, buf: &mut [u8]) -> (WsItem, usize) {
         match d.decode(buf).unwrap() {
@@ -356,6 +346,24 @@ mod tests {
             Err(WsError::TooLarge(_))
         ));
         assert_eq!(split_message(&[]), Err(FrameError::Empty));
+    }
+
+    #[test]
+    fn a_lowered_limit_bounds_fragments_too() {
+        let m = [1, 1, 1, 1];
+        let mut d = WsDecoder::new(Role::Server);
+        d.set_limit(8);
+        assert_eq!(item(&mut d, &mut raw(0x02, &[0; 6], m)).0, WsItem::Ignored);
+        assert_eq!(
+            d.decode(&mut raw(0x00, &[0; 3], m)),
+            Err(WsError::TooLarge(9))
+        );
+        let mut d = WsDecoder::new(Role::Server);
+        d.set_limit(8);
+        assert_eq!(
+            d.decode(&mut raw(0x82, &[0; 9], m)),
+            Err(WsError::TooLarge(9))
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Accepting connections: the HTTP exchange, the ClientInfo handshake and
+//! Accepting connections: the HTTP exchange, the handshake of the
+//! client's family (driven through the sans-IO [`Handshake`]) and the
 //! access check, then registration on the key's owner shard.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -12,25 +13,26 @@ use super::state::Shard;
 use crate::access::Decision;
 use crate::http::{self, Outcome};
 use crate::logging::Throttle;
-use crate::proto::client_info::{self, ClientInfo};
+use crate::proto::handshake::{self, Handshake, Verified};
 use crate::proto::reader::{FrameReader, Step};
-use crate::proto::{Frame, FrameType, Transport};
+use crate::proto::ws::MAX_MESSAGE;
+use crate::proto::{Dialect, Family, Transport};
 use crate::ratelimit::TokenBucket;
 use crate::router::{Adopt, ShardMsg};
 
 /// Time allowed for each request head to arrive.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time allowed after the upgrade for ClientInfo (as the reference).
-pub const CLIENT_INFO_TIMEOUT: Duration = Duration::from_secs(10);
-/// A real ClientInfo is 106 bytes; refusing far larger first frames keeps
-/// unauthenticated connections from pinning large buffers.
-const MAX_CLIENT_INFO: usize = 4096;
+/// Time allowed after the upgrade for the client's first frame (as the
+/// 0.35 reference; 1.x clients give up after 10 s themselves).
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// First pause after a failed accept; doubles up to [`ACCEPT_BACKOFF_MAX`].
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_millis(250);
 /// Accept failures are logged once, then summarised this often.
 static ACCEPT_WARNINGS: Throttle = Throttle::new(Duration::from_secs(10));
+/// Failed hand-overs (out of descriptors) are logged once per 10 s.
+static HANDOVER_WARNINGS: Throttle = Throttle::new(Duration::from_secs(10));
 
 pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
     let mut limiter: Option<(TokenBucket, (f64, f64))> = None;
@@ -69,7 +71,7 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
                 // Out of descriptors (or another error): the connection
                 // waits in the backlog; existing clients keep being served
                 // and accepting resumes once descriptors are freed.
-                let m = &shard.metrics;
+                let m = &shard.metrics.shard;
                 match e.raw_os_error() {
                     Some(libc::EMFILE) => m.accept_emfile.inc(),
                     Some(libc::ENFILE) => m.accept_enfile.inc(),
@@ -105,14 +107,12 @@ enum Early {
 
 async fn handle(shard: Rc<Shard>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
-    let result = handshake(&shard, &stream).await;
-    match result {
-        Ok((info, transport, leftover, reader)) => {
-            hand_over(&shard, stream, info, transport, leftover, reader)
-        }
+    let mut family = None;
+    match handshake(&shard, &stream, &mut family).await {
+        Ok(done) => hand_over(&shard, stream, done),
         Err(e) => {
-            if !matches!(e, Early::Http | Early::Closed) {
-                shard.metrics.handshake_failures.inc();
+            if let (Some(f), false) = (family, matches!(e, Early::Http | Early::Closed)) {
+                shard.fm(f).handshake_failures.inc();
             }
             tracing::debug!(
                 shard = shard.id,
@@ -123,32 +123,61 @@ async fn handle(shard: Rc<Shard>, stream: TcpStream) {
     }
 }
 
-type Handshaken = (ClientInfo, Transport, Vec<u8>, FrameReader);
+/// A connection ready to register.
+struct Handshaken {
+    key: crate::proto::key::NodeKey,
+    dialect: Dialect,
+    leftover: Vec<u8>,
+    reader: FrameReader,
+    confirm: Option<Vec<u8>>,
+}
 
-async fn handshake(shard: &Shard, stream: &TcpStream) -> Result<Handshaken, Early> {
+async fn handshake(
+    shard: &Shard,
+    stream: &TcpStream,
+    family: &mut Option<Family>,
+) -> Result<Handshaken, Early> {
     let mut buf = Vec::with_capacity(1024);
-    let transport = http_exchange(stream, &mut buf).await?;
-    match transport {
-        Transport::Derp => shard.metrics.relay_accepts.inc(),
-        Transport::Websocket => shard.metrics.websocket_accepts.inc(),
+    let (dialect, token) = http_exchange(stream, &mut buf).await?;
+    *family = Some(dialect.family());
+    let fm = shard.fm(dialect.family());
+    match dialect {
+        Dialect::V035(Transport::Derp) => fm.relay_accepts.inc(),
+        _ => fm.websocket_accepts.inc(),
     }
-    let deadline = Instant::now() + CLIENT_INFO_TIMEOUT;
-    let mut reader = FrameReader::server(transport);
-    let info = loop {
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let hs = Handshake::new(dialect, rand::random());
+    if let Some(greeting) = hs.greeting() {
+        write_by(stream, greeting, deadline).await?;
+    }
+    let mut reader = FrameReader::server(dialect);
+    // Nothing larger than a handshake is buffered before it verifies,
+    // whether in one websocket frame or in fragments.
+    reader.set_message_limit(handshake::MAX_FRAME);
+    let verified: Verified = loop {
         let step = reader
-            .next_with(&mut buf, client_info_of)
+            .next_with(&mut buf, |ty, payload| hs.on_frame(ty, payload))
             .map_err(|e| Early::Handshake(e.to_string()))?;
         match step {
             Step::Frame { out, consumed } => {
-                let info = out?;
                 buf.drain(..consumed);
-                break info;
+                match out {
+                    Ok(v) => break v,
+                    Err(f) => {
+                        if let Some(reply) = f.reply {
+                            let _ =
+                                write_by(stream, reply, Instant::now() + Duration::from_secs(2))
+                                    .await;
+                        }
+                        return Err(Early::Handshake(f.why));
+                    }
+                }
             }
             Step::Skip { consumed } => {
                 buf.drain(..consumed);
             }
             Step::Close => return Err(Early::Closed),
-            Step::Need(n) if n > MAX_CLIENT_INFO => {
+            Step::Need(n) if n > handshake::MAX_FRAME => {
                 return Err(Early::Handshake(format!("first frame of {n} bytes")));
             }
             Step::Need(n) => {
@@ -156,33 +185,34 @@ async fn handshake(shard: &Shard, stream: &TcpStream) -> Result<Handshaken, Earl
             }
         }
     };
-    // Order as the reference: signature (done), access, then version.
+    reader.set_message_limit(MAX_MESSAGE);
+    // Order as the references: signature (done), access, then the rest.
     let policy = shard.policy.borrow().clone();
-    let decision = match policy.access.decide_local(&info.key) {
+    let decision = match policy.access.decide_local(&verified.key, token.as_deref()) {
         Some(d) => d,
-        None => super::callout::ask(&policy.access, &info.key).await,
+        None => super::callout::ask(&policy.access, &verified.key).await,
     };
     if decision == Decision::Deny {
-        shard.metrics.access_denied.inc();
-        let mut out = Vec::new();
-        transport.encode(&mut out, &Frame::Health("not authenticated"));
-        let _ = write_by(stream, out, Instant::now() + Duration::from_secs(2)).await;
+        fm.access_denied.inc();
+        let _ = write_by(stream, hs.deny(), Instant::now() + Duration::from_secs(2)).await;
         return Err(Early::Denied);
     }
-    client_info::check_version(&info).map_err(|e| Early::Handshake(e.to_string()))?;
-    Ok((info, transport, buf, reader))
-}
-
-fn client_info_of(ty: u8, payload: &[u8]) -> Result<ClientInfo, Early> {
-    if ty != FrameType::ClientInfo as u8 {
-        return Err(Early::Handshake(format!("first frame has type {ty}")));
-    }
-    client_info::verify(payload).map_err(|e| Early::Handshake(e.to_string()))
+    let confirm = hs.confirm(&verified).map_err(|f| Early::Handshake(f.why))?;
+    Ok(Handshaken {
+        key: verified.key,
+        dialect,
+        leftover: buf,
+        reader,
+        confirm,
+    })
 }
 
 /// Serves plain requests until one upgrades; leaves any bytes after the
 /// upgrade request in `buf` (pipelined frames are accepted).
-async fn http_exchange(stream: &TcpStream, buf: &mut Vec<u8>) -> Result<Transport, Early> {
+async fn http_exchange(
+    stream: &TcpStream,
+    buf: &mut Vec<u8>,
+) -> Result<(Dialect, Option<String>), Early> {
     let mut deadline = Instant::now() + HEAD_TIMEOUT;
     loop {
         match http::handle(buf, SystemTime::now()) {
@@ -205,11 +235,12 @@ async fn http_exchange(stream: &TcpStream, buf: &mut Vec<u8>) -> Result<Transpor
             Outcome::Upgrade {
                 reply,
                 consumed,
-                transport,
+                dialect,
+                token,
             } => {
                 write_by(stream, reply, Instant::now() + HEAD_TIMEOUT).await?;
                 buf.drain(..consumed);
-                return Ok(transport);
+                return Ok((dialect, token));
             }
         }
     }
@@ -250,22 +281,12 @@ async fn write_by(stream: &TcpStream, bytes: Vec<u8>, deadline: Instant) -> Resu
     }
 }
 
-/// Failed hand-overs (out of descriptors) are logged once per 10 s.
-static HANDOVER_WARNINGS: Throttle = Throttle::new(Duration::from_secs(10));
-
 /// Registers here if this shard owns the key, else passes the socket (a
 /// duplicate of its fd) and the unread bytes to the owner.
-fn hand_over(
-    shard: &Rc<Shard>,
-    stream: TcpStream,
-    info: ClientInfo,
-    transport: Transport,
-    leftover: Vec<u8>,
-    reader: FrameReader,
-) {
-    let owner = shard.router.owner(&info.key);
+fn hand_over(shard: &Rc<Shard>, stream: TcpStream, h: Handshaken) {
+    let owner = shard.router.owner(&h.key);
     if owner == shard.id {
-        shard.register(stream, info.key, transport, leftover, reader);
+        shard.register(stream, h.key, h.dialect, h.leftover, h.reader, h.confirm);
         return;
     }
     // SAFETY: the fd is open for as long as `stream` lives, which is past
@@ -283,10 +304,11 @@ fn hand_over(
     drop(stream);
     let adopt = Adopt {
         fd: owned,
-        key: info.key,
-        transport,
-        leftover,
-        ws: reader.into_ws(),
+        key: h.key,
+        dialect: h.dialect,
+        leftover: h.leftover,
+        ws: h.reader.into_ws(),
+        confirm: h.confirm,
     };
     if !shard.router.send(owner, ShardMsg::Adopt(Box::new(adopt))) {
         tracing::warn!("shard {owner} is gone; dropping connection");
@@ -298,8 +320,8 @@ pub fn adopt(shard: &Rc<Shard>, a: Adopt) {
     let std_stream = std::net::TcpStream::from(a.fd);
     let stream = TcpStream::from_std(std_stream);
     let reader = match a.ws {
-        Some(ws) => FrameReader::from_ws(ws),
-        None => FrameReader::server(a.transport),
+        Some(ws) => FrameReader::from_ws(ws, a.dialect.type_coding()),
+        None => FrameReader::server(a.dialect),
     };
-    shard.register(stream, a.key, a.transport, a.leftover, reader);
+    shard.register(stream, a.key, a.dialect, a.leftover, reader, a.confirm);
 }

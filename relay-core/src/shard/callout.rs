@@ -1,5 +1,5 @@
-//! The HTTP access callout (PROTOCOL.md section 6): `POST <url>` with
-//! `X-Iroh-NodeId: <hex>` and an optional bearer token; allowed only on
+//! The HTTP access callout: `POST <url>` with `X-Iroh-NodeId: <hex>` (and
+//! 1.4's `X-Iroh-Endpoint-Id`) and an optional bearer token; allowed only on
 //! 200 with body `true`. Runs on the blocking pool with a timeout so a
 //! dead endpoint cannot hang handshakes.
 
@@ -19,7 +19,7 @@ pub const TOKEN_ENV: &str = "IROH_RELAY_HTTP_BEARER_TOKEN";
 
 pub async fn ask(access: &AccessConfig, key: &NodeKey) -> Decision {
     let AccessConfig::Http(http) = access else {
-        return access.decide_local(key).unwrap_or(Decision::Deny);
+        return access.decide_local(key, None).unwrap_or(Decision::Deny);
     };
     let url = http.url.clone();
     let token = std::env::var(TOKEN_ENV)
@@ -40,7 +40,11 @@ pub async fn ask(access: &AccessConfig, key: &NodeKey) -> Decision {
 
 fn post(url: &str, node_id: &str, token: Option<&str>) -> Decision {
     let agent = ureq::AgentBuilder::new().timeout(CALLOUT_TIMEOUT).build();
-    let mut req = agent.post(url).set("X-Iroh-NodeId", node_id);
+    // 0.35 sends X-Iroh-NodeId, 1.4 also X-Iroh-Endpoint-Id: send both.
+    let mut req = agent
+        .post(url)
+        .set("X-Iroh-NodeId", node_id)
+        .set("X-Iroh-Endpoint-Id", node_id);
     if let Some(t) = token {
         req = req.set("Authorization", &format!("Bearer {t}"));
     }

@@ -10,11 +10,12 @@ use tokio::sync::Notify;
 use tokio_uring::net::TcpStream;
 
 use super::pool::BufPool;
+use super::registry::Member;
 use crate::budget::{QueueBudget, TransitUse};
 use crate::metrics::ShardMetrics;
 use crate::proto::key::{KeySet, NodeKey};
-use crate::proto::{Frame, Transport};
-use crate::queue::{recv_packet_cost, Pushed, SendQueue};
+use crate::proto::{Datagram, Dialect, Family, ServerFrame};
+use crate::queue::{recv_packet_cost, Pushed, SendQueue, Taken};
 use crate::ratelimit::{RxLimit, TokenBucket};
 
 /// Distinct destinations remembered per client for PeerGone.
@@ -36,6 +37,7 @@ pub enum CloseReason {
 pub struct Client {
     pub id: u64,
     pub key: NodeKey,
+    pub family: Family,
     pub stream: TcpStream,
     queue: RefCell<SendQueue>,
     pool: Rc<BufPool>,
@@ -72,7 +74,7 @@ impl Client {
     pub fn new(
         id: u64,
         key: NodeKey,
-        transport: Transport,
+        dialect: Dialect,
         stream: TcpStream,
         pool: Rc<BufPool>,
         budget: Rc<QueueBudget>,
@@ -82,8 +84,9 @@ impl Client {
         Self {
             id,
             key,
+            family: dialect.family(),
             stream,
-            queue: RefCell::new(SendQueue::new(transport)),
+            queue: RefCell::new(SendQueue::new(dialect)),
             pool,
             budget,
             held: Cell::new(0),
@@ -120,18 +123,21 @@ impl Client {
         self.closed.get()
     }
 
-    /// Queues a RecvPacket; false (and counted) when the queue is full or
-    /// the shard's budget for queued bytes is spent.
-    pub fn enqueue_packet(&self, src: &NodeKey, packet: &[u8], m: &ShardMetrics) -> bool {
+    pub fn dialect(&self) -> Dialect {
+        self.queue.borrow().dialect()
+    }
+
+    /// Queues a packet from `src`; false (and counted) when the queue is
+    /// full or the shard's budget for queued bytes is spent.
+    pub fn enqueue_datagram(&self, src: &NodeKey, d: &Datagram<'_>, m: &ShardMetrics) -> bool {
+        let fm = m.family(self.family);
         if self.is_closed() {
-            m.dropped_on_close.inc();
+            fm.dropped_on_close.inc();
             return false;
         }
-        if !self
-            .budget
-            .admits(self.held.get(), recv_packet_cost(packet.len()))
-        {
-            m.dropped_budget.inc();
+        let len = d.contents.len();
+        if !self.budget.admits(self.held.get(), recv_packet_cost(len)) {
+            fm.dropped_budget.inc();
             return false;
         }
         let mut queue = self.queue.borrow_mut();
@@ -139,24 +145,34 @@ impl Client {
             queue.install(self.pool.get());
         }
         let before = queue.len();
-        let pushed = queue.push_packet(src, packet);
+        let pushed = queue.push_datagram(src, d);
         self.budget.charge(&self.held, queue.len() - before);
         drop(queue);
         if pushed == Pushed::Full {
-            m.dropped_queue_full.inc();
+            fm.dropped_queue_full.inc();
             return false;
         }
-        m.queued_packets.inc();
-        m.send_packets_sent.inc();
-        m.bytes_sent.add(packet.len() as u64);
+        m.shard.queued_packets.inc();
+        fm.send_packets_sent.inc();
+        fm.bytes_sent.add(len as u64);
         if pushed == Pushed::First {
             self.wake.notify_one();
         }
         true
     }
 
-    /// Queues a control frame (Pong, Ping, PeerGone, Health, Restarting).
-    pub fn enqueue_frame(&self, frame: &Frame<'_>) -> bool {
+    /// Queues a control frame (Pong, Ping, Gone, Health, Status, Restarting).
+    pub fn enqueue_frame(&self, frame: &ServerFrame<'_>) -> bool {
+        self.push(|q| q.push_frame(frame))
+    }
+
+    /// Queues bytes already encoded (the handshake's confirmation, which
+    /// goes out once the client is registered).
+    pub fn enqueue_raw(&self, bytes: &[u8]) -> bool {
+        self.push(|q| q.push_raw(bytes))
+    }
+
+    fn push(&self, f: impl FnOnce(&mut SendQueue) -> Pushed) -> bool {
         if self.is_closed() {
             return false;
         }
@@ -165,7 +181,7 @@ impl Client {
             queue.install(self.pool.get());
         }
         let before = queue.len();
-        let pushed = queue.push_frame(frame);
+        let pushed = f(&mut queue);
         self.budget.charge(&self.held, queue.len() - before);
         drop(queue);
         if pushed == Pushed::First {
@@ -174,9 +190,9 @@ impl Client {
         pushed != Pushed::Full
     }
 
-    /// Takes everything queued: the bytes and how many packets they hold.
-    /// Hand the buffer back with [`Client::written`] after writing it.
-    pub fn take_queued(&self) -> (Vec<u8>, usize) {
+    /// Takes everything queued. Hand each buffer back with
+    /// [`Client::written`] after writing it.
+    pub fn take_queued(&self) -> Taken {
         self.queue.borrow_mut().take()
     }
 
@@ -207,8 +223,8 @@ impl Client {
         let (lost, bytes) = self.queue.borrow_mut().clear();
         self.budget.release(&self.held, bytes);
         let lost = lost as u64;
-        m.queued_packets.sub(lost);
-        m.dropped_on_close.add(lost);
+        m.shard.queued_packets.sub(lost);
+        m.family(self.family).dropped_on_close.add(lost);
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
         self.wake.notify_one();
         true
@@ -231,5 +247,17 @@ impl Client {
         }
         self.last_dst.set(Some(*dst));
         true
+    }
+}
+
+impl Member for Client {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn key(&self) -> &NodeKey {
+        &self.key
+    }
+    fn sent_to_into(&self, set: &mut KeySet) {
+        set.extend(self.sent_to.borrow().iter().copied());
     }
 }

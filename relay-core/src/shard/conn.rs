@@ -8,10 +8,9 @@ use tokio_uring::buf::BoundedBuf;
 
 use super::client::{Client, CloseReason};
 use super::state::Shard;
-use crate::proto::client_info::MAGIC;
-use crate::proto::frame::{self, is_disco, Frame, FrameError};
-use crate::proto::key::{is_valid_point, read_key};
+use crate::proto::dialect::ProtocolError;
 use crate::proto::reader::{FrameReader, ReadError, Step};
+use crate::proto::{Dialect, Event, ServerFrame, Status};
 use crate::ratelimit::frame_cost;
 use crate::router::RecordKind;
 
@@ -26,11 +25,9 @@ enum ConnError {
     #[error(transparent)]
     Read(#[from] ReadError),
     #[error(transparent)]
-    Frame(#[from] FrameError),
-    #[error("key is not a valid ed25519 point")]
+    Protocol(#[from] ProtocolError),
+    #[error("destination key is not a valid ed25519 point")]
     InvalidKey,
-    #[error("client sent a Health frame")]
-    Health,
 }
 
 enum Flow {
@@ -45,7 +42,7 @@ pub async fn run(shard: Rc<Shard>, client: Rc<Client>, leftover: Vec<u8>, mut re
     tokio_uring::spawn(write_loop(shard.clone(), client.clone()));
     let reason = read_loop(&shard, &client, leftover, &mut reader).await;
     if client.close(reason, &shard.metrics) && reason == CloseReason::ProtocolError {
-        shard.metrics.protocol_errors.inc();
+        shard.fm(client.family).protocol_errors.inc();
     }
     shard.unregister(&client);
 }
@@ -124,6 +121,7 @@ fn process(
     reader: &mut FrameReader,
 ) -> Result<Flow, ConnError> {
     let mut pos = 0;
+    let dialect = client.dialect();
     let flow = loop {
         if client.is_closed() {
             break Flow::Close;
@@ -132,7 +130,8 @@ fn process(
             break Flow::Wait(wait);
         }
         let step = reader.next_with(&mut buf[pos..], |ty, payload| {
-            handle_frame(shard, client, ty, payload).map(|()| charge(client, payload.len()))
+            handle_frame(shard, client, dialect, ty, payload)
+                .map(|()| charge(client, payload.len()))
         })?;
         match step {
             Step::Frame { out, consumed } => {
@@ -155,9 +154,12 @@ fn rate_wait(shard: &Shard, client: &Client) -> Option<Duration> {
         .borrow_mut()
         .as_mut()?
         .wait(Instant::now())?;
-    shard.metrics.frames_rx_ratelimited_total.inc();
+    let fm = shard.fm(client.family);
+    fm.frames_rx_ratelimited_total.inc();
     if !client.rate_limited.replace(true) {
-        shard.metrics.conns_rx_ratelimited_total.inc();
+        fm.conns_rx_ratelimited_total.inc();
+        // v2 clients are told once (v1 has no such notice).
+        client.enqueue_frame(&ServerFrame::Status(Status::RateLimited));
     }
     Some(wait)
 }
@@ -168,74 +170,79 @@ fn charge(client: &Client, payload_len: usize) {
     }
 }
 
-fn handle_frame(shard: &Shard, client: &Client, ty: u8, payload: &[u8]) -> Result<(), ConnError> {
-    let m = &shard.metrics;
-    match frame::decode(ty, payload)? {
-        Frame::SendPacket { dst, packet } => {
+fn handle_frame(
+    shard: &Shard,
+    client: &Client,
+    dialect: Dialect,
+    ty: u64,
+    payload: &[u8],
+) -> Result<(), ConnError> {
+    let fm = shard.fm(client.family);
+    match dialect.on_client_frame(ty, payload)? {
+        Event::Forward {
+            dst,
+            datagram,
+            disco,
+        } => {
             if !client.note_destination(dst) {
                 return Err(ConnError::InvalidKey);
             }
-            if is_disco(packet) {
-                m.disco_packets_recv.inc();
+            if disco {
+                fm.disco_packets_recv.inc();
             } else {
-                m.send_packets_recv.inc();
+                fm.send_packets_recv.inc();
             }
-            m.bytes_recv.add(packet.len() as u64);
-            shard.route(RecordKind::Packet, dst, client, packet);
+            fm.bytes_recv.add(datagram.contents.len() as u64);
+            shard.route(RecordKind::Packet, dst, client, &datagram);
         }
-        Frame::Ping(data) => {
-            m.got_ping.inc();
-            if client.enqueue_frame(&Frame::Pong(data)) {
-                m.sent_pong.inc();
+        Event::Unforwardable => fm.dropped_unforwardable.inc(),
+        Event::Ping(data) => {
+            fm.got_ping.inc();
+            if client.enqueue_frame(&ServerFrame::Pong(data)) {
+                fm.sent_pong.inc();
             }
         }
-        Frame::Pong(data) => {
+        Event::Pong(data) => {
             if client.ping_out.get().is_some_and(|(want, _)| want == data) {
                 client.ping_out.set(None);
             }
         }
-        Frame::Health(_) => return Err(ConnError::Health),
-        Frame::RecvPacket { src: key, .. } | Frame::PeerGone(key) => {
-            if !is_valid_point(key) {
-                return Err(ConnError::InvalidKey);
-            }
-            m.unknown_frames.inc();
-        }
-        Frame::ClientInfo(p) => {
-            // A later ClientInfo is checked for magic and key, then ignored.
-            let key = p.get(MAGIC.len()..).and_then(read_key);
-            if !p.starts_with(&MAGIC) || !key.is_some_and(is_valid_point) {
-                return Err(ConnError::InvalidKey);
-            }
-            m.unknown_frames.inc();
-        }
-        Frame::KeepAlive | Frame::NotePreferred(_) | Frame::Restarting { .. } => {
-            m.unknown_frames.inc();
-        }
+        Event::Ignored => fm.unknown_frames.inc(),
     }
     Ok(())
 }
 
-/// Writes whatever is queued in one write, then waits for more.
+/// Writes whatever is queued in one write (Pongs first, in their own),
+/// then waits for more.
 async fn write_loop(shard: Rc<Shard>, client: Rc<Client>) {
     let m = &shard.metrics;
     loop {
         if client.is_closed() {
             return;
         }
-        let (bytes, packets) = client.take_queued();
-        if bytes.is_empty() {
-            client.written(bytes);
+        let taken = client.take_queued();
+        if taken.bytes.is_empty() && taken.urgent.is_empty() {
+            client.written(taken.bytes);
             client.wait_for_queued().await;
             continue;
         }
-        m.queued_packets.sub(packets as u64);
-        let (res, bytes) = write_all(&client, bytes).await;
-        client.write_progress.set(None);
-        client.written(bytes);
-        if let Err(e) = res {
+        m.shard.queued_packets.sub(taken.packets as u64);
+        let mut failed = None;
+        for buf in [taken.urgent, taken.bytes] {
+            if buf.is_empty() || failed.is_some() {
+                client.written(buf);
+                continue;
+            }
+            let (res, buf) = write_all(&client, buf).await;
+            client.write_progress.set(None);
+            client.written(buf);
+            failed = res.err();
+        }
+        if let Some(e) = failed {
             tracing::debug!("write failed: {e}");
-            m.dropped_on_close.add(packets as u64);
+            m.family(client.family)
+                .dropped_on_close
+                .add(taken.packets as u64);
             client.close(CloseReason::Disconnected, m);
             return;
         }

@@ -8,7 +8,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::client::CloseReason;
 use super::state::Shard;
-use crate::proto::Frame;
+use crate::proto::ServerFrame;
 use crate::router::{Batch, ShardMsg};
 
 /// How long shutdown waits for Restarting frames to be written.
@@ -20,8 +20,8 @@ pub async fn run(shard: Rc<Shard>, mut rx: UnboundedReceiver<ShardMsg>) {
         match msg {
             ShardMsg::Adopt(a) => super::accept::adopt(&shard, *a),
             ShardMsg::Batch(b) => {
-                for (kind, dst, src, packet) in Batch::records(&b) {
-                    shard.deliver(kind, dst, src, packet);
+                for record in Batch::records(&b) {
+                    shard.deliver(&record);
                 }
                 shard.router.delivered(shard.id, b.len());
             }
@@ -37,8 +37,8 @@ pub async fn run(shard: Rc<Shard>, mut rx: UnboundedReceiver<ShardMsg>) {
 /// Tells every client to come back soon, lets the writers drain, closes.
 async fn shutdown(shard: &Shard) {
     shard.shutting_down.set(true);
-    let clients: Vec<_> = shard.clients.borrow().values().cloned().collect();
-    let restarting = Frame::Restarting {
+    let clients = shard.connections();
+    let restarting = ServerFrame::Restarting {
         reconnect_in_ms: 1000,
         try_for_ms: 30_000,
     };

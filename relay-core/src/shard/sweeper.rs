@@ -11,7 +11,7 @@ use std::os::fd::AsRawFd;
 
 use super::client::{Client, CloseReason};
 use super::state::Shard;
-use crate::proto::Frame;
+use crate::proto::ServerFrame;
 
 /// A write that made no progress for this long disconnects its receiver.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -35,7 +35,7 @@ pub async fn run(shard: Rc<Shard>) {
             return;
         }
         sweep(&shard, Instant::now());
-        let m = &shard.metrics;
+        let m = &shard.metrics.shard;
         m.queued_bytes.set(shard.budget.used() as u64);
         m.read_busy.set(shard.reads.busy() as u64);
         if n % TRIM_EVERY == 0 {
@@ -76,7 +76,7 @@ fn sweep(shard: &Shard, now: Instant) {
             Some(_) => {}
             None if now.duration_since(c.last_recv.get()) >= c.ping_interval => {
                 let data: [u8; 8] = rand::random();
-                if c.enqueue_frame(&Frame::Ping(data)) {
+                if c.enqueue_frame(&ServerFrame::Ping(data)) {
                     c.ping_out.set(Some((data, now)));
                 }
             }
@@ -88,9 +88,10 @@ fn sweep(shard: &Shard, now: Instant) {
     let m = &shard.metrics;
     for (c, reason) in to_close {
         if c.close(reason, m) {
+            let fm = m.family(c.family);
             match reason {
-                CloseReason::WriteStall => m.write_stalls.inc(),
-                _ => m.ping_timeouts.inc(),
+                CloseReason::WriteStall => fm.write_stalls.inc(),
+                _ => fm.ping_timeouts.inc(),
             }
             tracing::debug!(client = %crate::proto::key::short_hex(&c.key), ?reason, "closing");
         }

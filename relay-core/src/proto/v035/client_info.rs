@@ -4,8 +4,9 @@
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
-use super::key::NodeKey;
-use super::KEY_LEN;
+use crate::proto::key::NodeKey;
+use crate::proto::postcard::{decode_varint, encode_varint};
+use crate::proto::KEY_LEN;
 
 /// `RELAY` followed by the UTF-8 key emoji.
 pub const MAGIC: [u8; 9] = *b"RELAY\xf0\x9f\x94\x91";
@@ -84,35 +85,6 @@ pub fn build(secret: &SigningKey, version: u64) -> Vec<u8> {
     out
 }
 
-/// postcard's unsigned varint: 7 bits per byte, low first; trailing bytes
-/// after the varint are tolerated as postcard does.
-fn decode_varint(buf: &[u8]) -> Option<u64> {
-    let mut v: u64 = 0;
-    for (i, b) in buf.iter().enumerate().take(10) {
-        let bits = u64::from(b & 0x7f);
-        if i == 9 && *b > 1 {
-            return None;
-        }
-        v |= bits << (7 * i);
-        if b & 0x80 == 0 {
-            return Some(v);
-        }
-    }
-    None
-}
-
-fn encode_varint(mut v: u64, out: &mut Vec<u8>) {
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,7 +117,7 @@ mod tests {
         assert_eq!(check_version(&info), Ok(()));
         // On the stream: 02 00 00 00 6a ...
         let mut framed = Vec::new();
-        super::super::stream::write_header(&mut framed, 2, p.len());
+        crate::proto::v035::stream::write_header(&mut framed, 2, p.len());
         assert_eq!(framed, [2, 0, 0, 0, 0x6a]);
     }
 

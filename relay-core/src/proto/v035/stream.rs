@@ -2,7 +2,8 @@
 //! type u8, payload length u32 big-endian (header excluded), payload.
 
 use super::frame::{Frame, FrameError};
-use super::{HEADER_LEN, MAX_FRAME_SIZE};
+use super::HEADER_LEN;
+use crate::proto::MAX_FRAME_SIZE;
 
 /// A complete frame located in a buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,158 @@
+//! OpenMetrics text: STUN's counters first (as the reference renders
+//! them), then every family's counters summed over shards with a `family`
+//! label, the shard-level ones, and process figures. Gauges carry a
+//! `shard` label instead of being summed.
+
+use std::fmt::Write as _;
+
+use super::{Counter, ShardMetrics, StunMetrics};
+use crate::proto::Family;
+
+/// Process-wide figures, read at scrape time.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ProcessStats {
+    pub rss_bytes: Option<u64>,
+    pub open_fds: Option<u64>,
+    pub log_lines_dropped: u64,
+}
+
+impl ProcessStats {
+    pub fn read() -> Self {
+        Self {
+            rss_bytes: process_rss_bytes(),
+            open_fds: std::fs::read_dir("/proc/self/fd")
+                .ok()
+                .map(|d| d.count() as u64),
+            log_lines_dropped: crate::logging::dropped_lines(),
+        }
+    }
+}
+
+/// VmRSS of this process, from /proc.
+pub fn process_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+type Entry<'a> = (&'static str, &'static str, &'static str, &'a Counter);
+
+/// One metric family's samples: per (label set) the value on each shard.
+struct Family_<'a> {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    /// (extra labels, value per shard)
+    series: Vec<(String, Vec<u64>)>,
+    _p: std::marker::PhantomData<&'a ()>,
+}
+
+/// Renders everything; a name may carry labels (`family{errno="EMFILE"}`),
+/// and consecutive entries of one metric family share its HELP and TYPE.
+pub fn render(
+    stun: Option<&StunMetrics>,
+    shards: &[&ShardMetrics],
+    process: ProcessStats,
+) -> String {
+    let mut out = String::new();
+    if let Some(stun) = stun {
+        for (name, kind, help, c) in stun.each() {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}_total {}",
+                c.get()
+            );
+        }
+    }
+    let mut families: Vec<Family_<'_>> = Vec::new();
+    let mut add = |entries: Vec<Vec<Entry<'_>>>, label: Option<String>| {
+        // entries[shard][i]
+        let Some(first) = entries.first() else { return };
+        for (i, (name, kind, help, _)) in first.iter().enumerate() {
+            let (fam, labels) = match name.split_once('{') {
+                Some((f, l)) => (f, l.trim_end_matches('}').to_string()),
+                None => (*name, String::new()),
+            };
+            let labels = match (&label, labels.is_empty()) {
+                (Some(l), true) => l.clone(),
+                (Some(l), false) => format!("{l},{labels}"),
+                (None, _) => labels,
+            };
+            let values = entries
+                .iter()
+                .map(|s| s.get(i).map_or(0, |e| e.3.get()))
+                .collect();
+            match families.iter_mut().find(|f| f.name == fam) {
+                Some(f) => f.series.push((labels, values)),
+                None => families.push(Family_ {
+                    name: fam,
+                    kind,
+                    help,
+                    series: vec![(labels, values)],
+                    _p: std::marker::PhantomData,
+                }),
+            }
+        }
+    };
+    for f in Family::ALL {
+        let entries = shards
+            .iter()
+            .map(|s| s.family(f).each().collect())
+            .collect();
+        add(entries, Some(format!("family=\"{}\"", f.label())));
+    }
+    add(
+        shards.iter().map(|s| s.shard.each().collect()).collect(),
+        None,
+    );
+    for f in &families {
+        let _ = writeln!(
+            out,
+            "# HELP {} {}\n# TYPE {} {}",
+            f.name, f.help, f.name, f.kind
+        );
+        for (labels, values) in &f.series {
+            if f.kind == "counter" {
+                let total: u64 = values.iter().sum();
+                let labels = if labels.is_empty() {
+                    String::new()
+                } else {
+                    format!("{{{labels}}}")
+                };
+                let _ = writeln!(out, "{}_total{labels} {total}", f.name);
+            } else {
+                let sep = if labels.is_empty() { "" } else { "," };
+                for (s, v) in values.iter().enumerate() {
+                    let _ = writeln!(out, "{}{{shard=\"{s}\"{sep}{labels}}} {v}", f.name);
+                }
+            }
+        }
+    }
+    let gauges = [
+        (
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            process.rss_bytes,
+        ),
+        (
+            "process_open_fds",
+            "Number of open file descriptors.",
+            process.open_fds,
+        ),
+    ];
+    for (name, help, v) in gauges {
+        if let Some(v) = v {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP uring_relay_log_lines_dropped Log lines dropped because stderr was not taking them.\n\
+         # TYPE uring_relay_log_lines_dropped counter\n\
+         uring_relay_log_lines_dropped_total {}",
+        process.log_lines_dropped
+    );
+    out.push_str("# EOF\n");
+    out
+}

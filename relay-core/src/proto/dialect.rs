@@ -1,0 +1,134 @@
+//! Which protocol a connection speaks, as one value: everything that
+//! differs between the families is a method here, so the shard code has
+//! one path for both. A new family adds a variant and a `proto/` module.
+
+use super::datagram::{Datagram, Event, ServerFrame};
+use super::key::NodeKey;
+use super::v035::serve::{ServeError, MAX_PACKET_HEADER};
+use super::v1x::{self, Version};
+use super::{v035, Transport, KEY_LEN};
+
+/// The protocol families; each has its own client registry, since their
+/// frame numbers collide and their packets differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    V035 = 0,
+    V1x = 1,
+}
+
+impl Family {
+    pub const ALL: [Family; 2] = [Family::V035, Family::V1x];
+
+    /// The value of the `family` metrics label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Family::V035 => "0.35",
+            Family::V1x => "1.x",
+        }
+    }
+}
+
+/// A connection's protocol: the family and its framing or version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    V035(Transport),
+    V1x(Version),
+}
+
+/// Why a client is closed after its handshake, in either family.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error(transparent)]
+    V035(#[from] ServeError),
+    #[error(transparent)]
+    V1x(#[from] v1x::frame::FrameError),
+}
+
+/// How the frame type is written at the start of a websocket message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeCoding {
+    Byte,
+    Varint,
+}
+
+impl Dialect {
+    pub fn family(self) -> Family {
+        match self {
+            Dialect::V035(_) => Family::V035,
+            Dialect::V1x(_) => Family::V1x,
+        }
+    }
+
+    pub fn is_websocket(self) -> bool {
+        !matches!(self, Dialect::V035(Transport::Derp))
+    }
+
+    pub fn type_coding(self) -> TypeCoding {
+        match self {
+            Dialect::V035(_) => TypeCoding::Byte,
+            Dialect::V1x(_) => TypeCoding::Varint,
+        }
+    }
+
+    /// What a client frame asks of the server.
+    pub fn on_client_frame(self, ty: u64, payload: &[u8]) -> Result<Event<'_>, ProtocolError> {
+        match self {
+            Dialect::V035(_) => {
+                // Stream and 0.35 websocket types are one byte.
+                let ty = u8::try_from(ty).map_err(|_| {
+                    ServeError::Frame(v035::frame::FrameError::UnknownType(u8::MAX))
+                })?;
+                Ok(v035::serve::on_frame(ty, payload)?)
+            }
+            Dialect::V1x(_) => Ok(v1x::serve::on_frame(ty, payload)?),
+        }
+    }
+
+    /// Appends a server frame (nothing, for a frame this dialect lacks).
+    pub fn encode(self, out: &mut Vec<u8>, frame: &ServerFrame<'_>) {
+        match self {
+            Dialect::V035(t) => v035::serve::encode(out, t, frame),
+            Dialect::V1x(v) => v1x::serve::encode(out, v, frame),
+        }
+    }
+
+    /// Appends a relayed packet from `src`.
+    pub fn write_datagram(self, out: &mut Vec<u8>, src: &NodeKey, d: &Datagram<'_>) {
+        match self {
+            Dialect::V035(t) => v035::serve::write_packet(out, t, src, d.contents),
+            Dialect::V1x(_) => v1x::serve::write_datagram(out, src, d),
+        }
+    }
+
+    /// Most bytes a relayed packet of `len` bytes takes on the wire.
+    pub const fn datagram_cost(len: usize) -> usize {
+        let v1x = 10 + v1x::frame::DATAGRAM_OVERHEAD + 1;
+        let v035 = MAX_PACKET_HEADER + KEY_LEN;
+        (if v1x > v035 { v1x } else { v035 }) + len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_datagram_two_wires() {
+        let d = Datagram::plain(b"hello");
+        for dialect in [
+            Dialect::V035(Transport::Derp),
+            Dialect::V035(Transport::Websocket),
+            Dialect::V1x(Version::V1),
+            Dialect::V1x(Version::V2),
+        ] {
+            let mut out = Vec::new();
+            dialect.write_datagram(&mut out, &[9; 32], &d);
+            assert!(out.len() <= Dialect::datagram_cost(5), "{dialect:?}");
+            assert!(out.ends_with(b"hello"));
+        }
+        assert!(Dialect::V035(Transport::Derp)
+            .on_client_frame(300, &[])
+            .is_err());
+        assert_eq!(Dialect::V1x(Version::V2).family(), Family::V1x);
+    }
+}

@@ -1,0 +1,96 @@
+//! Joining and leaving a shard: registration in the key's family
+//! registry, duplicate keys (0.35 closes the older connection, 1.x keeps
+//! it inactive and tells it so), and telling peers a key is gone.
+
+use std::rc::Rc;
+
+use tokio_uring::net::TcpStream;
+
+use super::client::{Client, CloseReason};
+use super::registry::{Inserted, Removed};
+use super::state::{rx_limit, Shard};
+use crate::proto::key::NodeKey;
+use crate::proto::reader::FrameReader;
+use crate::proto::{Datagram, Dialect, ServerFrame, Status};
+use crate::router::RecordKind;
+
+impl Shard {
+    /// Registers a handshaken connection owned by this shard and starts
+    /// its tasks; `confirm` (the handshake's last word) is its first
+    /// output, so nothing sent to it after this point is lost.
+    pub fn register(
+        self: &Rc<Self>,
+        stream: TcpStream,
+        key: NodeKey,
+        dialect: Dialect,
+        leftover: Vec<u8>,
+        reader: FrameReader,
+        confirm: Option<Vec<u8>>,
+    ) {
+        if self.shutting_down.get() {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+            return;
+        }
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let client = Rc::new(Client::new(
+            id,
+            key,
+            dialect,
+            stream,
+            self.pool.clone(),
+            self.budget.clone(),
+        ));
+        if let Some(bytes) = &confirm {
+            client.enqueue_raw(bytes);
+        }
+        let family = client.family;
+        client.set_rx_limit(rx_limit(&self.policy.borrow(), family));
+        self.sweep_list.borrow_mut().push(Rc::downgrade(&client));
+        let inserted = self.registry(family).borrow_mut().insert(client.clone());
+        let fm = self.fm(family);
+        match inserted {
+            Inserted::Fresh => {}
+            Inserted::Replaced(old) => {
+                old.close(CloseReason::Replaced, &self.metrics);
+                fm.replaced.inc();
+            }
+            Inserted::Demoted(old) => {
+                old.enqueue_frame(&ServerFrame::Status(Status::SameEndpointIdConnected));
+                fm.clients_inactive_added.inc();
+            }
+        }
+        fm.accepts.inc();
+        fm.unique_client_keys.inc();
+        self.update_client_gauge(family);
+        tokio_uring::spawn(super::conn::run(self.clone(), client, leftover, reader));
+    }
+
+    /// Takes a finished connection out: an inactive one quietly, an
+    /// active one by promoting the next (1.x), and the key's last one by
+    /// telling every peer it sent to that it is gone.
+    pub fn unregister(&self, client: &Client) {
+        let family = client.family;
+        let removed = self.registry(family).borrow_mut().remove(client);
+        let fm = self.fm(family);
+        fm.disconnects.inc();
+        self.update_client_gauge(family);
+        match removed {
+            Removed::NotFound => {}
+            Removed::Inactive => fm.clients_inactive_removed.inc(),
+            Removed::Promoted(next) => {
+                fm.clients_inactive_removed.inc();
+                next.enqueue_frame(&ServerFrame::Status(Status::Healthy));
+            }
+            Removed::Last(peers) => {
+                if client.close_reason() == Some(CloseReason::Replaced) || self.shutting_down.get()
+                {
+                    return;
+                }
+                for peer in peers {
+                    self.route(RecordKind::Gone, &peer, client, &Datagram::plain(&[]));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! One family's clients on one shard, by key.
+//!
+//! A key may be connected more than once. 0.35 closes the older
+//! connection; 1.x keeps it open but inactive (it may still send, it
+//! receives nothing) and promotes the most recent inactive one back when
+//! the active one leaves. Only when a key's last connection leaves are its
+//! peers told it is gone: every key any of its connections sent to.
+
+use std::rc::Rc;
+
+use crate::proto::key::{KeyMap, KeySet, NodeKey};
+
+/// What the registry needs of a connection.
+pub trait Member {
+    /// Unique per connection.
+    fn id(&self) -> u64;
+    fn key(&self) -> &NodeKey;
+    /// Adds the keys this connection sent to.
+    fn sent_to_into(&self, set: &mut KeySet);
+}
+
+/// What happens to the older connection when a key connects again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DupPolicy {
+    /// Close it (0.35).
+    CloseOld,
+    /// Keep it, inactive (1.x).
+    KeepInactive,
+}
+
+struct Slot<C> {
+    active: Rc<C>,
+    /// Older connections, most recently displaced last.
+    inactive: Vec<Rc<C>>,
+    /// Destinations of this key's connections that already left.
+    departed_sent_to: KeySet,
+}
+
+/// The outcome of [`Registry::insert`].
+pub enum Inserted<C> {
+    Fresh,
+    /// The older active connection, to be closed (0.35).
+    Replaced(Rc<C>),
+    /// The older active connection, now inactive: tell it (1.x).
+    Demoted(Rc<C>),
+}
+
+/// The outcome of [`Registry::remove`].
+pub enum Removed<C> {
+    /// Not registered (any more): a newer connection took its key and
+    /// closed it, or it never got in.
+    NotFound,
+    /// An inactive connection left; the key stays connected.
+    Inactive,
+    /// The active connection left and this inactive one took over: tell it.
+    Promoted(Rc<C>),
+    /// The key's last connection left; these peers had been sent to.
+    Last(Vec<NodeKey>),
+}
+
+pub struct Registry<C> {
+    policy: DupPolicy,
+    map: KeyMap<Slot<C>>,
+}
+
+impl<C: Member> Registry<C> {
+    pub fn new(policy: DupPolicy) -> Self {
+        Self {
+            policy,
+            map: KeyMap::default(),
+        }
+    }
+
+    /// Makes `c` its key's active connection.
+    pub fn insert(&mut self, c: Rc<C>) -> Inserted<C> {
+        let key = *c.key();
+        let Some(slot) = self.map.get_mut(&key) else {
+            self.map.insert(
+                key,
+                Slot {
+                    active: c,
+                    inactive: Vec::new(),
+                    departed_sent_to: KeySet::default(),
+                },
+            );
+            return Inserted::Fresh;
+        };
+        let old = std::mem::replace(&mut slot.active, c);
+        match self.policy {
+            DupPolicy::CloseOld => Inserted::Replaced(old),
+            DupPolicy::KeepInactive => {
+                slot.inactive.push(old.clone());
+                Inserted::Demoted(old)
+            }
+        }
+    }
+
+    /// The connection that receives packets for `key`.
+    pub fn active(&self, key: &NodeKey) -> Option<&Rc<C>> {
+        self.map.get(key).map(|s| &s.active)
+    }
+
+    /// Takes `c` out.
+    pub fn remove(&mut self, c: &C) -> Removed<C> {
+        let Some(slot) = self.map.get_mut(c.key()) else {
+            return Removed::NotFound;
+        };
+        if slot.active.id() != c.id() {
+            let Some(i) = slot.inactive.iter().position(|x| x.id() == c.id()) else {
+                return Removed::NotFound;
+            };
+            slot.inactive.remove(i);
+            c.sent_to_into(&mut slot.departed_sent_to);
+            return Removed::Inactive;
+        }
+        if let Some(next) = slot.inactive.pop() {
+            c.sent_to_into(&mut slot.departed_sent_to);
+            slot.active = next.clone();
+            return Removed::Promoted(next);
+        }
+        let Some(slot) = self.map.remove(c.key()) else {
+            return Removed::NotFound;
+        };
+        let mut peers = slot.departed_sent_to;
+        c.sent_to_into(&mut peers);
+        Removed::Last(peers.into_iter().collect())
+    }
+
+    /// Keys connected.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Every connection, active and inactive.
+    pub fn connections(&self) -> Vec<Rc<C>> {
+        self.map
+            .values()
+            .flat_map(|s| std::iter::once(&s.active).chain(&s.inactive))
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    struct Conn {
+        id: u64,
+        key: NodeKey,
+        sent: RefCell<Vec<NodeKey>>,
+    }
+
+    impl Member for Conn {
+        fn id(&self) -> u64 {
+            self.id
+        }
+        fn key(&self) -> &NodeKey {
+            &self.key
+        }
+        fn sent_to_into(&self, set: &mut KeySet) {
+            set.extend(self.sent.borrow().iter().copied());
+        }
+    }
+
+    fn conn(id: u64, key: u8) -> Rc<Conn> {
+        Rc::new(Conn {
+            id,
+            key: [key; 32],
+            sent: RefCell::new(Vec::new()),
+        })
+    }
+
+    #[test]
+    fn close_old_replaces() {
+        let mut r = Registry::new(DupPolicy::CloseOld);
+        let (a, b) = (conn(1, 7), conn(2, 7));
+        a.sent.borrow_mut().push([1; 32]);
+        assert!(matches!(r.insert(a.clone()), Inserted::Fresh));
+        assert!(matches!(r.insert(b.clone()), Inserted::Replaced(o) if o.id == 1));
+        assert_eq!(r.active(&[7; 32]).map(|c| c.id), Some(2));
+        // The replaced one leaves quietly: its key is still connected.
+        assert!(matches!(r.remove(&a), Removed::NotFound));
+        assert!(matches!(r.remove(&b), Removed::Last(p) if p.is_empty()));
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn keep_inactive_promotes_and_reports_all_peers_at_the_end() {
+        let mut r = Registry::new(DupPolicy::KeepInactive);
+        let (a, b, c) = (conn(1, 7), conn(2, 7), conn(3, 7));
+        a.sent.borrow_mut().push([1; 32]);
+        b.sent.borrow_mut().push([2; 32]);
+        c.sent.borrow_mut().push([3; 32]);
+        r.insert(a.clone());
+        assert!(matches!(r.insert(b.clone()), Inserted::Demoted(o) if o.id == 1));
+        assert!(matches!(r.insert(c.clone()), Inserted::Demoted(o) if o.id == 2));
+        assert_eq!(r.connections().len(), 3);
+        assert_eq!(r.len(), 1);
+        // The most recently displaced comes back first.
+        assert!(matches!(r.remove(&c), Removed::Promoted(n) if n.id == 2));
+        assert_eq!(r.active(&[7; 32]).map(|c| c.id), Some(2));
+        assert!(matches!(r.remove(&a), Removed::Inactive));
+        let Removed::Last(mut peers) = r.remove(&b) else {
+            panic!()
+        };
+        peers.sort();
+        assert_eq!(peers, vec![[1; 32], [2; 32], [3; 32]]);
+        assert!(matches!(r.remove(&b), Removed::NotFound));
+    }
+}
