@@ -86,7 +86,8 @@ impl Decoder {
                         dec.clear_message();
                         go
                     }
-                    WsItem::Ignored => true,
+                    // The relay never pings at the websocket level.
+                    WsItem::Ignored | WsItem::Ping(_) => true,
                     WsItem::Close => {
                         d.closed = true;
                         break;

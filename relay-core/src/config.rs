@@ -1,4 +1,4 @@
-//! The iroh-relay 0.35 TOML config (PROTOCOL.md section 11), read unchanged.
+//! The iroh-relay 0.35 TOML config (docs/protocol-0.35.md §11), read unchanged.
 //! Unknown keys are accepted, as the reference does; `shards` is ours.
 
 use std::net::SocketAddr;
@@ -30,6 +30,19 @@ pub struct ConfigFile {
     pub limits: Limits,
     /// Number of shards (threads); default: available cores.
     pub shards: Option<usize>,
+    /// Which I/O backend the shards run on (ours; default `auto`).
+    pub io_backend: Option<IoBackend>,
+}
+
+/// The shards' I/O backend as asked for: `auto` uses io_uring where the
+/// kernel (or a container's seccomp profile) allows it, else epoll.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum IoBackend {
+    #[default]
+    Auto,
+    Uring,
+    Epoll,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -58,6 +71,7 @@ pub struct RxLimits {
 pub struct Config {
     pub http_bind_addr: SocketAddr,
     pub shards: usize,
+    pub io_backend: IoBackend,
     pub stun_bind_addr: Option<SocketAddr>,
     pub metrics_bind_addr: Option<SocketAddr>,
     pub access: AccessConfig,
@@ -217,6 +231,7 @@ impl ConfigFile {
         Ok(Config {
             http_bind_addr,
             shards,
+            io_backend: self.io_backend.unwrap_or_default(),
             stun_bind_addr: self
                 .enable_stun
                 .unwrap_or(true)
@@ -263,7 +278,15 @@ mod tests {
             .resolve(false)
             .unwrap();
         assert_eq!(c.shards, 3);
+        assert_eq!(c.io_backend, IoBackend::Auto);
         assert_eq!(c.limits.accept_conn_limit, Some(5.0));
+    }
+
+    #[test]
+    fn io_backend_choice() {
+        let c = ConfigFile::parse("io_backend = \"epoll\"").unwrap();
+        assert_eq!(c.io_backend, Some(IoBackend::Epoll));
+        assert!(ConfigFile::parse("io_backend = \"kqueue\"").is_err());
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Token buckets for the receive rate limit (PROTOCOL.md 5.8) and the
+//! Token buckets for the receive rate limit (docs/protocol-0.35.md §5.8) and the
 //! accept rate limit. Pure: the caller passes the time in.
 
 use std::time::{Duration, Instant};

@@ -87,7 +87,7 @@ pub fn request(method: &str, path: &str, host: &str, extra: &[&str]) -> Vec<u8> 
     r.into_bytes()
 }
 
-/// The iroh 0.35 custom upgrade request, byte for byte (PROTOCOL.md 2.3).
+/// The iroh 0.35 custom upgrade request, byte for byte (docs/protocol-0.35.md §2.3).
 pub fn relay_upgrade_request(path: &str, port: u16) -> Vec<u8> {
     format!("GET {path} HTTP/1.1\r\nupgrade: iroh derp http\r\nhost: 127.0.0.1:{port}\r\n\r\n")
         .into_bytes()

@@ -1,5 +1,5 @@
 //! Scraping the metrics port and a strict-enough OpenMetrics text validator
-//! (PROTOCOL.md section 10): every sample belongs to a family announced by
+//! (docs/protocol-0.35.md §10): every sample belongs to a family announced by
 //! `# HELP` and `# TYPE` lines before it, families are contiguous and not
 //! repeated, names and labels are well formed, values are numbers, and the
 //! text ends with `# EOF`.

@@ -8,6 +8,9 @@
 //!
 //! `RELAY_FLAVOR=reference` marks the binary as the reference server, so tests of
 //! behaviour it lacks are skipped (see [`skip_on_reference`]).
+//!
+//! `RELAY_IO_BACKEND=epoll` (or `uring`, `auto`) runs uring-relay on that I/O
+//! backend (`io_backend` in its config), so one suite covers both backends.
 
 use std::{
     io::{Read, Write},
@@ -79,6 +82,9 @@ pub struct RelayOptions {
     /// Give the child a stderr pipe that is never read (as Madmail does):
     /// once the pipe is full, every write to it would block.
     pub stderr_unread: bool,
+    /// Run the relay through this program (`wrapper relay-bin args…`),
+    /// e.g. one that blocks io_uring first.
+    pub wrapper: Option<PathBuf>,
 }
 
 impl Default for RelayOptions {
@@ -91,6 +97,7 @@ impl Default for RelayOptions {
             env: Vec::new(),
             nofile: None,
             stderr_unread: false,
+            wrapper: None,
         }
     }
 }
@@ -323,7 +330,14 @@ fn spawn(
     opts: &RelayOptions,
     log: &Arc<Mutex<Vec<u8>>>,
 ) -> Result<(Child, Option<std::io::PipeReader>)> {
-    let mut cmd = Command::new(bin);
+    let mut cmd = match &opts.wrapper {
+        Some(w) => {
+            let mut c = Command::new(w);
+            c.arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
     cmd.arg("-c")
         .arg(config)
         .envs(opts.env.iter().map(|(k, v)| (k, v)))
@@ -424,8 +438,12 @@ fn write_config(addr: SocketAddr, opts: &RelayOptions) -> Result<PathBuf> {
         Some(a) => format!("enable_metrics = true\nmetrics_bind_addr = \"{a}\""),
         None => "enable_metrics = false".to_owned(),
     };
+    let backend = match (flavor(), std::env::var("RELAY_IO_BACKEND")) {
+        (Flavor::Uring, Ok(b)) if !b.is_empty() => format!("io_backend = \"{b}\"\n"),
+        _ => String::new(),
+    };
     let toml = format!(
-        "http_bind_addr = \"{addr}\"\n{stun}\n{metrics}\nshards = {}\n{}\n",
+        "http_bind_addr = \"{addr}\"\n{stun}\n{metrics}\nshards = {}\n{backend}{}\n",
         opts.shards, opts.extra_toml
     );
     std::fs::write(&path, toml).with_context(|| format!("writing {}", path.display()))?;

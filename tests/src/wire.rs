@@ -1,9 +1,9 @@
-//! Hand-built relay protocol bytes (PROTOCOL.md sections 3 and 4), independent
+//! Hand-built relay protocol bytes (docs/protocol-0.35.md §3 and 4), independent
 //! of any relay implementation.
 
 use ed25519_dalek::{Signer, SigningKey};
 
-/// Frame type numbers (PROTOCOL.md 3.3).
+/// Frame type numbers (docs/protocol-0.35.md §3.3).
 pub mod ty {
     pub const CLIENT_INFO: u8 = 2;
     pub const SEND_PACKET: u8 = 4;
@@ -129,7 +129,7 @@ mod tests {
         b.iter().map(|x| format!("{x:02x}")).collect()
     }
 
-    /// PROTOCOL.md 4.1 test vector.
+    /// docs/protocol-0.35.md §4.1 test vector.
     #[test]
     fn client_info_test_vector() {
         let sk = signing_key([0x2a; 32]);

@@ -72,6 +72,14 @@ impl RawWs {
         })
     }
 
+    /// Wraps a stream whose 101 was already read.
+    pub fn from_upgraded(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
     /// Upgrade, send ClientInfo for `sk` as one binary message, confirm with Ping/Pong.
     pub async fn handshake_with(addr: SocketAddr, sk: &SigningKey) -> Result<Self> {
         let mut c = Self::upgrade(addr).await?;

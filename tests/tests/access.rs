@@ -1,4 +1,4 @@
-//! Access control (PROTOCOL.md section 6, 4.2 step 4): allowlist, denylist and
+//! Access control (docs/protocol-0.35.md §6, 4.2 step 4): allowlist, denylist and
 //! the HTTP callout. A denied client gets exactly `Health("not authenticated")`
 //! (`0e 00 00 00 11` + text) and then the connection closes; the real
 //! iroh-relay 0.35 client sees that Health frame instead of a Pong.
@@ -261,7 +261,7 @@ async fn denylist_denies_listed_keys_and_admits_others() {
     .await
 }
 
-/// Order is signature, access, version (PROTOCOL.md 14.15): an unlisted key
+/// Order is signature, access, version (docs/protocol-0.35.md §14.15): an unlisted key
 /// with version 4 is answered with Health (access first); a listed key with
 /// version 4 is closed silently; an unlisted key with a bad signature is
 /// closed silently (signature first).
@@ -421,7 +421,7 @@ impl CalloutServer {
         }
     }
 
-    /// Asserts the request shape PROTOCOL.md section 6 requires.
+    /// Asserts the request shape docs/protocol-0.35.md §6 requires.
     fn check_request(&self, sk: &SigningKey, token: Option<&str>) {
         let reqs = self.requests_for(sk);
         assert_eq!(

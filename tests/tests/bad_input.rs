@@ -1,4 +1,4 @@
-//! Malformed input over raw TCP (PROTOCOL.md 3.3, 4.2, 14.9-10): each case
+//! Malformed input over raw TCP (docs/protocol-0.35.md §3.3, 4.2, 14.9-10): each case
 //! closes only the offending connection; ignorable frames are ignored; and the
 //! relay keeps serving after all of them (last test).
 

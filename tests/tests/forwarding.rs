@@ -1,5 +1,5 @@
 //! Packet forwarding with the real iroh-relay 0.35 client over both protocols
-//! (PROTOCOL.md 5.2, 5.3), relay with 2 shards.
+//! (docs/protocol-0.35.md §5.2, 5.3), relay with 2 shards.
 
 use std::time::Duration;
 
@@ -114,7 +114,7 @@ async fn unknown_destination_dropped_sender_stays() {
     .await
 }
 
-/// Sending to yourself loops back as a RecvPacket (PROTOCOL.md 5.2).
+/// Sending to yourself loops back as a RecvPacket (docs/protocol-0.35.md §5.2).
 #[tokio::test]
 async fn send_to_self_loops_back() {
     bounded(T, async {

@@ -1,4 +1,4 @@
-//! ClientInfo handshake over raw TCP (PROTOCOL.md section 4). Malformed
+//! ClientInfo handshake over raw TCP (docs/protocol-0.35.md §4). Malformed
 //! handshakes are in bad_input.rs.
 
 use std::time::Duration;
@@ -7,7 +7,7 @@ use tests::{bounded, raw::RawRelay, start_relay, wire};
 
 const T: Duration = Duration::from_secs(60);
 
-/// The PROTOCOL.md 4.1 test vector is accepted; nothing is sent back, so the
+/// The docs/protocol-0.35.md §4.1 test vector is accepted; nothing is sent back, so the
 /// first frame after a following Ping is its Pong.
 #[tokio::test]
 async fn test_vector_client_info_accepted_silently() {

@@ -1,4 +1,4 @@
-//! HTTP layer conformance (PROTOCOL.md section 2, section 15 "HTTP layer"),
+//! HTTP layer conformance (docs/protocol-0.35.md §2, §15 "HTTP layer"),
 //! over raw TCP with exact request bytes.
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Server-initiated pings (PROTOCOL.md 5.3): a silent client gets a Ping
+//! Server-initiated pings (docs/protocol-0.35.md §5.3): a silent client gets a Ping
 //! after 16-20 s; no Pong (or a wrong one) gets it disconnected about 5 s
 //! later; the right Pong keeps it alive. Takes about 30 s.
 

@@ -1,4 +1,4 @@
-//! The metrics port (PROTOCOL.md section 10): valid OpenMetrics text with the
+//! The metrics port (docs/protocol-0.35.md §10): valid OpenMetrics text with the
 //! reference's `relayserver_*` names (plus `uring_relay_*` on uring-relay),
 //! and counters that move by exactly what a known exchange implies.
 
@@ -289,6 +289,48 @@ async fn clients_gauge_follows_connections() {
         })
         .await;
         assert_eq!(counter(&m, "disconnects"), 3.0);
+    })
+    .await
+}
+
+/// Disco packets (the `TS💬` wrapper iroh sends for hole punching) are
+/// counted under the disco counters on both sides, as the reference does.
+#[tokio::test]
+async fn disco_packets_are_counted_apart() {
+    bounded(T, async {
+        let (relay, metrics) = start(2);
+        let url = relay.url();
+        let mut a = TestClient::connect(&url, Protocol::Relay).await.unwrap();
+        let mut b = TestClient::connect(&url, Protocol::Websocket)
+            .await
+            .unwrap();
+        let mut disco = b"TS\xf0\x9f\x92\xac".to_vec();
+        disco.extend_from_slice(&[7u8; 40]);
+        for _ in 0..3 {
+            a.send(b.node_id(), Bytes::from(disco.clone())).await.unwrap();
+        }
+        for _ in 0..3 {
+            let (src, data) = b.recv_packet().await.unwrap();
+            assert_eq!(src, a.node_id());
+            assert_eq!(&data[..], &disco[..]);
+        }
+        a.send(random_key().public(), Bytes::from(disco.clone()))
+            .await
+            .unwrap();
+        let m = scrape_until(metrics, "the dropped disco packet", |m| {
+            counter(m, "disco_packets_dropped") >= 1.0
+        })
+        .await;
+        for (name, want) in [
+            ("disco_packets_recv", 4.0),
+            ("disco_packets_sent", 3.0),
+            ("disco_packets_dropped", 1.0),
+            ("send_packets_recv", 0.0),
+            ("send_packets_sent", 0.0),
+            ("send_packets_dropped", 0.0),
+        ] {
+            assert_eq!(counter(&m, name), want, "relayserver_{name}_total");
+        }
     })
     .await
 }

@@ -1,4 +1,4 @@
-//! Receive rate limit (PROTOCOL.md 5.8): `[limits.client.rx]` throttles a
+//! Receive rate limit (docs/protocol-0.35.md §5.8): `[limits.client.rx]` throttles a
 //! client by pausing reads. Nothing is dropped, the connection stays up, other
 //! clients are unaffected, and the `*_rx_ratelimited_total` counters move.
 

@@ -1,4 +1,4 @@
-//! Session lifecycle with the real client: duplicate keys (PROTOCOL.md 5.6)
+//! Session lifecycle with the real client: duplicate keys (docs/protocol-0.35.md §5.6)
 //! and PeerGone (5.4, uring-relay only).
 
 use std::time::Duration;

@@ -157,7 +157,7 @@ async fn sighup_denylist_applies_to_new_handshakes_without_dropping_anyone() {
         // The same connection objects keep forwarding.
         exchange(&mut a, &mut b, "after").await;
         exchange(&mut b, &mut a, "after, reversed").await;
-        // 0.35 does not disconnect allowed-then-revoked keys (PROTOCOL.md 6).
+        // 0.35 does not disconnect allowed-then-revoked keys (docs/protocol-0.35.md §6).
         exchange(&mut a, &mut d, "revoked but connected").await;
         // A key not on the list still connects.
         let mut e = TestClient::connect(&url, Protocol::Websocket)

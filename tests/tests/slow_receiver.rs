@@ -1,4 +1,4 @@
-//! A receiver that stops reading (PROTOCOL.md 5.2, 14.12-13): a full queue
+//! A receiver that stops reading (docs/protocol-0.35.md §5.2, 14.12-13): a full queue
 //! drops packets without blocking or disconnecting the sender, buffering stays
 //! bounded, and the stalled receiver is cut off. A receiver that reads, however
 //! slowly, is not.

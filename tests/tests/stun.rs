@@ -1,4 +1,4 @@
-//! STUN (PROTOCOL.md section 8): the 28-byte Binding request an iroh 0.35
+//! STUN (docs/protocol-0.35.md §8): the 28-byte Binding request an iroh 0.35
 //! client sends gets a 32-byte Binding success response (IPv4) with the same
 //! transaction id and an XOR-MAPPED-ADDRESS equal to the client's socket
 //! address. Anything else gets no reply.
@@ -242,7 +242,7 @@ async fn garbage_and_non_binding_get_no_reply() {
     .await
 }
 
-/// The reference exposes `stun_*` counters on the metrics port (PROTOCOL.md
+/// The reference exposes `stun_*` counters on the metrics port (docs/protocol-0.35.md
 /// section 10, checklist 15: "with the relayserver_* and stun_* names"):
 /// `requests` counts every datagram, `ipv4_success` each IPv4 answer,
 /// `bad_requests` each datagram that is not an acceptable Binding request.

@@ -1,4 +1,4 @@
-//! The WebSocket relay path with a hand-built WS client (PROTOCOL.md 2.4, 3.2).
+//! The WebSocket relay path with a hand-built WS client (docs/protocol-0.35.md §2.4, 3.2).
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Parser;
 use std::sync::Arc;
 
-use relay_core::config::ConfigFile;
+use relay_core::config::{ConfigFile, IoBackend};
 use relay_core::fdlimit;
 use relay_core::logging::LogFormat;
 use relay_core::metrics::{ShardMetrics, StunMetrics};
@@ -37,6 +37,10 @@ struct Cli {
     /// iroh-relay TOML config file (a missing file means defaults).
     #[arg(short = 'c', long)]
     config_path: Option<PathBuf>,
+    /// I/O backend (overrides `io_backend` in the config): `auto` uses
+    /// io_uring where allowed, else epoll.
+    #[arg(long, value_enum)]
+    io_backend: Option<IoBackend>,
     /// Log line format on stderr (filter with RUST_LOG).
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -62,7 +66,10 @@ fn run(cli: &Cli) -> Result<(), String> {
         Some(p) => ConfigFile::load(p).map_err(|e| e.to_string())?,
         None => ConfigFile::default(),
     };
-    let config = file.resolve(cli.dev).map_err(|e| e.to_string())?;
+    let mut config = file.resolve(cli.dev).map_err(|e| e.to_string())?;
+    if let Some(b) = cli.io_backend {
+        config.io_backend = b;
+    }
     raise_fd_limit(config.shards);
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
@@ -89,6 +96,7 @@ fn run(cli: &Cli) -> Result<(), String> {
         .map_err(|e| format!("cannot serve on {}: {e}", config.http_bind_addr))?;
     tracing::info!(
         shards = config.shards,
+        io = server.backend().name(),
         "relay listening on http://{}",
         server.local_addr()
     );

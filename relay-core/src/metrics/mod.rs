@@ -76,7 +76,7 @@ metric_group! {
     bytes_recv => "relayserver_bytes_recv", "counter", "Number of bytes received.";
     send_packets_sent => "relayserver_send_packets_sent", "counter", "Number of 'send' packets relayed to the destination.";
     send_packets_recv => "relayserver_send_packets_recv", "counter", "Number of 'send' packets received from the client.";
-    send_packets_dropped => "relayserver_send_packets_dropped", "counter", "Number of 'send' packets dropped (unknown destination or write failure).";
+    send_packets_dropped => "relayserver_send_packets_dropped", "counter", "Number of 'send' packets dropped (unknown destination, full queue, memory budget, or receiver closing).";
     disco_packets_sent => "relayserver_disco_packets_sent", "counter", "Number of disco packets sent.";
     disco_packets_recv => "relayserver_disco_packets_recv", "counter", "Number of disco packets received.";
     disco_packets_dropped => "relayserver_disco_packets_dropped", "counter", "Number of disco packets dropped.";
@@ -86,8 +86,8 @@ metric_group! {
     got_ping => "relayserver_got_ping", "counter", "Number of times a ping was received from a client.";
     sent_pong => "relayserver_sent_pong", "counter", "Number of times a pong was sent to a client.";
     unknown_frames => "relayserver_unknown_frames", "counter", "Number of valid frames the relay ignores.";
-    frames_rx_ratelimited_total => "relayserver_frames_rx_ratelimited_total", "counter", "Number of frames whose reading was delayed by the rate limit.";
-    bytes_rx_ratelimited => "relayserver_bytes_rx_ratelimited", "counter", "Number of bytes whose reading was delayed by the rate limit.";
+    frames_rx_ratelimited_total => "relayserver_frames_rx_ratelimited_total", "counter", "Number of times reading was paused by the rate limit.";
+    bytes_rx_ratelimited => "relayserver_bytes_rx_ratelimited", "counter", "Bytes already read whose handling was delayed by the rate limit.";
     conns_rx_ratelimited_total => "relayserver_conns_rx_ratelimited_total", "counter", "Number of connections that hit the rate limit.";
     accepts => "relayserver_accepts", "counter", "Number of accepted client connections.";
     disconnects => "relayserver_disconnects", "counter", "Number of client disconnections.";
@@ -124,6 +124,20 @@ metric_group! {
     queued_packets => "uring_relay_queued_packets", "gauge", "Packets waiting in send queues on this shard.";
     queued_bytes => "uring_relay_queued_bytes", "gauge", "Bytes queued or being written to clients of this shard.";
     read_busy => "uring_relay_read_busy_connections", "gauge", "Connections sharing the shard's read buffer budget.";
+    io_uring => "uring_relay_io_backend{backend=\"io_uring\"}", "gauge", "1 for the I/O backend this shard runs on.";
+    io_epoll => "uring_relay_io_backend{backend=\"epoll\"}", "gauge", "1 for the I/O backend this shard runs on.";
+    }
+}
+
+impl FamilyCounters {
+    /// Counts a packet that will not reach its receiver under the
+    /// reference's send or disco counter.
+    pub fn packet_dropped(&self, disco: bool) {
+        if disco {
+            self.disco_packets_dropped.inc();
+        } else {
+            self.send_packets_dropped.inc();
+        }
     }
 }
 

@@ -23,6 +23,12 @@ pub enum Next {
     Message { consumed: usize },
     /// Bytes that carry nothing for the relay (websocket control, text).
     Skip { consumed: usize },
+    /// A websocket Ping whose payload is `buf[start..end]`.
+    WsPing {
+        start: usize,
+        end: usize,
+        consumed: usize,
+    },
     /// The peer ended the session (websocket Close).
     Close,
     /// At least this many bytes, counted from the buffer start, are needed.
@@ -48,6 +54,11 @@ pub enum Step<R> {
         consumed: usize,
     },
     Skip {
+        consumed: usize,
+    },
+    /// Answer with these bytes (a websocket Pong), then go on.
+    Reply {
+        bytes: Vec<u8>,
         consumed: usize,
     },
     Close,
@@ -117,6 +128,11 @@ impl FrameReader {
                             consumed,
                         }
                     }
+                    WsItem::Ping(r) => Next::WsPing {
+                        start: r.start,
+                        end: r.end,
+                        consumed,
+                    },
                     WsItem::Reassembled => Next::Message { consumed },
                     WsItem::Ignored => Next::Skip { consumed },
                     WsItem::Close => Next::Close,
@@ -149,6 +165,15 @@ impl FrameReader {
                 Step::Frame { out, consumed }
             }
             Next::Skip { consumed } => Step::Skip { consumed },
+            Next::WsPing {
+                start,
+                end,
+                consumed,
+            } => {
+                let mut bytes = Vec::with_capacity(2 + end - start);
+                super::ws::write_pong(&mut bytes, &buf[start..end]);
+                Step::Reply { bytes, consumed }
+            }
             Next::Close => Step::Close,
             Next::Need(n) => Step::Need(n),
         })

@@ -1,4 +1,4 @@
-//! STUN Binding responder (PROTOCOL.md section 8), pure: request bytes and
+//! STUN Binding responder (docs/protocol-0.35.md §8), pure: request bytes and
 //! source address in, response bytes out.
 
 use std::net::{IpAddr, SocketAddr};

@@ -54,7 +54,9 @@ pub enum WsItem {
     /// A fragmented binary message completed: read [`WsDecoder::message`],
     /// then call [`WsDecoder::clear_message`].
     Reassembled,
-    /// A frame with nothing for the relay (text, ping, pong, a fragment).
+    /// A websocket Ping: answer with a Pong carrying `buf[range]`.
+    Ping(Range<usize>),
+    /// A frame with nothing for the relay (text, pong, a fragment).
     Ignored,
     /// The peer sent Close.
     Close,
@@ -149,6 +151,7 @@ impl WsDecoder {
                 }
                 Ok(match c {
                     Control::Close => WsItem::Close,
+                    Control::Ping => WsItem::Ping(range),
                     _ => WsItem::Ignored,
                 })
             }
@@ -222,6 +225,18 @@ pub fn apply_mask(buf: &mut [u8], mask: [u8; 4]) {
     for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
         *b ^= mask[i % 4];
     }
+}
+
+/// Appends an unmasked Pong answering a Ping's `payload` (server side).
+pub fn write_pong(out: &mut Vec<u8>, payload: &[u8]) {
+    let header = FrameHeader {
+        is_final: true,
+        opcode: OpCode::Control(Control::Pong),
+        ..FrameHeader::default()
+    };
+    // Writing into a Vec cannot fail.
+    let _ = header.format(payload.len() as u64, out);
+    out.extend_from_slice(payload);
 }
 
 /// Appends the header of a final binary message of `len` bytes.
@@ -307,7 +322,12 @@ mod tests {
             item(&mut d, &mut raw(0x02, &[12, 1, 2, 3], m)).0,
             WsItem::Ignored
         );
-        assert_eq!(item(&mut d, &mut raw(0x89, b"hi", m)).0, WsItem::Ignored);
+        let mut ping = raw(0x89, b"hi", m);
+        let (it, _) = item(&mut d, &mut ping);
+        let WsItem::Ping(r) = it else {
+            panic!("{it:?}")
+        };
+        assert_eq!(&ping[r], b"hi");
         assert_eq!(
             item(&mut d, &mut raw(0x80, &[4, 5, 6, 7, 8], m)).0,
             WsItem::Reassembled

@@ -6,9 +6,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio_uring::buf::BoundedBuf;
-use tokio_uring::net::{TcpListener, TcpStream};
-
+use super::io::{Listener, Stream};
 use super::state::Shard;
 use crate::access::Decision;
 use crate::http::{self, Outcome};
@@ -34,7 +32,7 @@ static ACCEPT_WARNINGS: Throttle = Throttle::new(Duration::from_secs(10));
 /// Failed hand-overs (out of descriptors) are logged once per 10 s.
 static HANDOVER_WARNINGS: Throttle = Throttle::new(Duration::from_secs(10));
 
-pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
+pub async fn accept_loop(shard: Rc<Shard>, listener: Rc<Listener>) {
     let mut limiter: Option<(TokenBucket, (f64, f64))> = None;
     let mut backoff = ACCEPT_BACKOFF;
     loop {
@@ -62,7 +60,7 @@ pub async fn accept_loop(shard: Rc<Shard>, listener: TcpListener) {
                     return;
                 }
                 backoff = ACCEPT_BACKOFF;
-                tokio_uring::spawn(handle(shard.clone(), stream));
+                super::io::spawn(handle(shard.clone(), stream));
             }
             Err(e) => {
                 if shard.shutting_down.get() {
@@ -105,8 +103,8 @@ enum Early {
     Denied,
 }
 
-async fn handle(shard: Rc<Shard>, stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
+async fn handle(shard: Rc<Shard>, stream: Stream) {
+    stream.set_nodelay();
     let mut family = None;
     match handshake(&shard, &stream, &mut family).await {
         Ok(done) => hand_over(&shard, stream, done),
@@ -118,7 +116,7 @@ async fn handle(shard: Rc<Shard>, stream: TcpStream) {
                 shard = shard.id,
                 "connection ended before registration: {e}"
             );
-            let _ = stream.shutdown(std::net::Shutdown::Both);
+            stream.shutdown();
         }
     }
 }
@@ -134,7 +132,7 @@ struct Handshaken {
 
 async fn handshake(
     shard: &Shard,
-    stream: &TcpStream,
+    stream: &Stream,
     family: &mut Option<Family>,
 ) -> Result<Handshaken, Early> {
     let mut buf = Vec::with_capacity(1024);
@@ -173,7 +171,8 @@ async fn handshake(
                     }
                 }
             }
-            Step::Skip { consumed } => {
+            // Websocket Pings are not answered before the client is known.
+            Step::Skip { consumed } | Step::Reply { consumed, .. } => {
                 buf.drain(..consumed);
             }
             Step::Close => return Err(Early::Closed),
@@ -210,7 +209,7 @@ async fn handshake(
 /// Serves plain requests until one upgrades; leaves any bytes after the
 /// upgrade request in `buf` (pipelined frames are accepted).
 async fn http_exchange(
-    stream: &TcpStream,
+    stream: &Stream,
     buf: &mut Vec<u8>,
 ) -> Result<(Dialect, Option<String>), Early> {
     let mut deadline = Instant::now() + HEAD_TIMEOUT;
@@ -250,7 +249,7 @@ async fn http_exchange(
 /// timeout the socket is shut down, which also completes the read that
 /// is still in flight.
 async fn read_more(
-    stream: &TcpStream,
+    stream: &Stream,
     mut buf: Vec<u8>,
     want: usize,
     deadline: Instant,
@@ -259,23 +258,22 @@ async fn read_more(
     if buf.capacity() < target {
         buf.reserve_exact(target - buf.len());
     }
-    let len = buf.len();
-    match tokio::time::timeout_at(deadline.into(), stream.read(buf.slice(len..))).await {
+    match tokio::time::timeout_at(deadline.into(), stream.read(buf)).await {
         Ok((Ok(0), _)) | Ok((Err(_), _)) => Err(Early::Closed),
-        Ok((Ok(_), slice)) => Ok(slice.into_inner()),
+        Ok((Ok(_), buf)) => Ok(buf),
         Err(_) => {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
+            stream.shutdown();
             Err(Early::TimedOut)
         }
     }
 }
 
-async fn write_by(stream: &TcpStream, bytes: Vec<u8>, deadline: Instant) -> Result<(), Early> {
+async fn write_by(stream: &Stream, bytes: Vec<u8>, deadline: Instant) -> Result<(), Early> {
     match tokio::time::timeout_at(deadline.into(), stream.write_all(bytes)).await {
         Ok((Ok(()), _)) => Ok(()),
         Ok((Err(_), _)) => Err(Early::Closed),
         Err(_) => {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
+            stream.shutdown();
             Err(Early::TimedOut)
         }
     }
@@ -283,7 +281,7 @@ async fn write_by(stream: &TcpStream, bytes: Vec<u8>, deadline: Instant) -> Resu
 
 /// Registers here if this shard owns the key, else passes the socket (a
 /// duplicate of its fd) and the unread bytes to the owner.
-fn hand_over(shard: &Rc<Shard>, stream: TcpStream, h: Handshaken) {
+fn hand_over(shard: &Rc<Shard>, stream: Stream, h: Handshaken) {
     let owner = shard.router.owner(&h.key);
     if owner == shard.id {
         shard.register(stream, h.key, h.dialect, h.leftover, h.reader, h.confirm);
@@ -317,8 +315,13 @@ fn hand_over(shard: &Rc<Shard>, stream: TcpStream, h: Handshaken) {
 
 /// Takes over a connection handed over by another shard.
 pub fn adopt(shard: &Rc<Shard>, a: Adopt) {
-    let std_stream = std::net::TcpStream::from(a.fd);
-    let stream = TcpStream::from_std(std_stream);
+    let stream = match Stream::from_std(shard.backend, std::net::TcpStream::from(a.fd)) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!("cannot take over a handed-over connection: {e}");
+            return;
+        }
+    };
     let reader = match a.ws {
         Some(ws) => FrameReader::from_ws(ws, a.dialect.type_coding()),
         None => FrameReader::server(a.dialect),

@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 use std::rc::Rc;
 
 use tokio::sync::Notify;
-use tokio_uring::net::TcpStream;
+use super::io::Stream;
 
 use super::pool::BufPool;
 use super::registry::Member;
 use crate::budget::{QueueBudget, TransitUse};
 use crate::metrics::ShardMetrics;
 use crate::proto::key::{KeySet, NodeKey};
+use crate::proto::v035::frame::is_disco;
 use crate::proto::{Datagram, Dialect, Family, ServerFrame};
 use crate::queue::{recv_packet_cost, Pushed, SendQueue, Taken};
 use crate::ratelimit::{RxLimit, TokenBucket};
@@ -38,7 +39,7 @@ pub struct Client {
     pub id: u64,
     pub key: NodeKey,
     pub family: Family,
-    pub stream: TcpStream,
+    pub stream: Stream,
     queue: RefCell<SendQueue>,
     pool: Rc<BufPool>,
     /// The shard's budget for queued bytes, charged for every byte this
@@ -75,11 +76,11 @@ impl Client {
         id: u64,
         key: NodeKey,
         dialect: Dialect,
-        stream: TcpStream,
+        stream: Stream,
         pool: Rc<BufPool>,
         budget: Rc<QueueBudget>,
     ) -> Self {
-        // 15 s + 1..=5 s, chosen once per connection (PROTOCOL.md 5.3).
+        // 15 s + 1..=5 s, chosen once per connection (docs/protocol-0.35.md §5.3).
         let jitter = 1 + rand::random::<u64>() % 5;
         Self {
             id,
@@ -131,13 +132,16 @@ impl Client {
     /// full or the shard's budget for queued bytes is spent.
     pub fn enqueue_datagram(&self, src: &NodeKey, d: &Datagram<'_>, m: &ShardMetrics) -> bool {
         let fm = m.family(self.family);
+        let disco = self.family == Family::V035 && is_disco(d.contents);
         if self.is_closed() {
             fm.dropped_on_close.inc();
+            fm.packet_dropped(disco);
             return false;
         }
         let len = d.contents.len();
         if !self.budget.admits(self.held.get(), recv_packet_cost(len)) {
             fm.dropped_budget.inc();
+            fm.packet_dropped(disco);
             return false;
         }
         let mut queue = self.queue.borrow_mut();
@@ -150,10 +154,15 @@ impl Client {
         drop(queue);
         if pushed == Pushed::Full {
             fm.dropped_queue_full.inc();
+            fm.packet_dropped(disco);
             return false;
         }
         m.shard.queued_packets.inc();
-        fm.send_packets_sent.inc();
+        if disco {
+            fm.disco_packets_sent.inc();
+        } else {
+            fm.send_packets_sent.inc();
+        }
         fm.bytes_sent.add(len as u64);
         if pushed == Pushed::First {
             self.wake.notify_one();
@@ -225,7 +234,7 @@ impl Client {
         let lost = lost as u64;
         m.shard.queued_packets.sub(lost);
         m.family(self.family).dropped_on_close.add(lost);
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        self.stream.shutdown();
         self.wake.notify_one();
         true
     }

@@ -4,8 +4,6 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use tokio_uring::buf::BoundedBuf;
-
 use super::client::{Client, CloseReason};
 use super::state::Shard;
 use crate::proto::dialect::ProtocolError;
@@ -39,7 +37,7 @@ enum Flow {
 
 /// Runs a registered client until it disconnects or is closed.
 pub async fn run(shard: Rc<Shard>, client: Rc<Client>, leftover: Vec<u8>, mut reader: FrameReader) {
-    tokio_uring::spawn(write_loop(shard.clone(), client.clone()));
+    super::io::spawn(write_loop(shard.clone(), client.clone()));
     let reason = read_loop(&shard, &client, leftover, &mut reader).await;
     if client.close(reason, &shard.metrics) && reason == CloseReason::ProtocolError {
         shard.fm(client.family).protocol_errors.inc();
@@ -81,10 +79,9 @@ async fn read_loop(
         if buf.capacity() < want {
             buf.reserve_exact(want - buf.len());
         }
-        let len = buf.len();
-        let spare = buf.capacity() - len;
-        let (res, slice) = client.stream.read(buf.slice(len..)).await;
-        buf = slice.into_inner();
+        let spare = buf.capacity() - buf.len();
+        let (res, b) = client.stream.read(buf).await;
+        buf = b;
         match res {
             Ok(0) | Err(_) => return client.close_reason().unwrap_or(CloseReason::Disconnected),
             Ok(n) => {
@@ -126,7 +123,7 @@ fn process(
         if client.is_closed() {
             break Flow::Close;
         }
-        if let Some(wait) = rate_wait(shard, client) {
+        if let Some(wait) = rate_wait(shard, client, buf.len() - pos) {
             break Flow::Wait(wait);
         }
         let step = reader.next_with(&mut buf[pos..], |ty, payload| {
@@ -139,6 +136,10 @@ fn process(
                 pos += consumed;
             }
             Step::Skip { consumed } => pos += consumed,
+            Step::Reply { bytes, consumed } => {
+                client.enqueue_raw(&bytes);
+                pos += consumed;
+            }
             Step::Close => break Flow::Close,
             Step::Need(n) => break Flow::Need(n),
         }
@@ -147,8 +148,9 @@ fn process(
     Ok(flow)
 }
 
-/// If the client is over its receive limit, how long to pause.
-fn rate_wait(shard: &Shard, client: &Client) -> Option<Duration> {
+/// If the client is over its receive limit, how long to pause; `held`
+/// bytes already read wait with it.
+fn rate_wait(shard: &Shard, client: &Client, held: usize) -> Option<Duration> {
     let wait = client
         .rx_bucket
         .borrow_mut()
@@ -156,6 +158,7 @@ fn rate_wait(shard: &Shard, client: &Client) -> Option<Duration> {
         .wait(Instant::now())?;
     let fm = shard.fm(client.family);
     fm.frames_rx_ratelimited_total.inc();
+    fm.bytes_rx_ratelimited.add(held as u64);
     if !client.rate_limited.replace(true) {
         fm.conns_rx_ratelimited_total.inc();
         // v2 clients are told once (v1 has no such notice).
@@ -256,8 +259,8 @@ async fn write_all(client: &Client, mut bytes: Vec<u8>) -> (std::io::Result<()>,
     let mut pos = 0;
     while pos < bytes.len() {
         client.write_progress.set(Some(Instant::now()));
-        let (res, slice) = client.stream.write(bytes.slice(pos..)).submit().await;
-        bytes = slice.into_inner();
+        let (res, b) = client.stream.write(bytes, pos).await;
+        bytes = b;
         match res {
             Ok(0) => return (Err(std::io::ErrorKind::WriteZero.into()), bytes),
             Ok(n) => pos += n,

@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use tokio_uring::net::TcpStream;
+use super::io::Stream;
 
 use super::client::{Client, CloseReason};
 use super::registry::{Inserted, Removed};
@@ -20,7 +20,7 @@ impl Shard {
     /// output, so nothing sent to it after this point is lost.
     pub fn register(
         self: &Rc<Self>,
-        stream: TcpStream,
+        stream: Stream,
         key: NodeKey,
         dialect: Dialect,
         leftover: Vec<u8>,
@@ -28,7 +28,7 @@ impl Shard {
         confirm: Option<Vec<u8>>,
     ) {
         if self.shutting_down.get() {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
+            stream.shutdown();
             return;
         }
         let id = self.next_id.get();
@@ -63,7 +63,7 @@ impl Shard {
         fm.accepts.inc();
         fm.unique_client_keys.inc();
         self.update_client_gauge(family);
-        tokio_uring::spawn(super::conn::run(self.clone(), client, leftover, reader));
+        super::io::spawn(super::conn::run(self.clone(), client, leftover, reader));
     }
 
     /// Takes a finished connection out: an inactive one quietly, an

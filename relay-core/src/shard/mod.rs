@@ -1,12 +1,12 @@
-//! The io_uring part: one OS thread per shard, each with its own
-//! tokio-uring runtime, SO_REUSEPORT listener and client map.
+//! The I/O part: one OS thread per shard, each with its own runtime
+//! (io_uring or epoll, see [`io`]), SO_REUSEPORT listener and client map.
 
 mod accept;
 mod callout;
 mod client;
 mod conn;
 mod inbox;
-mod iowq;
+pub mod io;
 mod listener;
 mod membership;
 mod pool;
@@ -18,7 +18,6 @@ mod sweeper;
 mod tcp_info;
 
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
@@ -28,13 +27,8 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::config::{Config, Policy};
 use crate::metrics::ShardMetrics;
 use crate::router::{Router, ShardMsg};
+use io::{Backend, Listener};
 use state::Shard;
-
-/// Submission queue entries per shard.
-const SQ_ENTRIES: u32 = 4096;
-/// Completion queue entries: at least one in-flight read per connection
-/// (10k+) must fit, or completions overflow.
-const CQ_ENTRIES: u32 = 65536;
 
 /// A running relay: its shards and their counters.
 pub struct Server {
@@ -42,17 +36,20 @@ pub struct Server {
     router: Router,
     metrics: Vec<Arc<ShardMetrics>>,
     done: mpsc::Receiver<usize>,
+    backend: Backend,
 }
 
 impl Server {
-    /// Binds the listeners and starts every shard, counting into
-    /// `metrics` (one per shard). Errors (port in use, io_uring
-    /// unavailable) are returned before anything is served.
+    /// Binds the listeners and starts every shard on the configured I/O
+    /// backend, counting into `metrics` (one per shard). Errors (port in
+    /// use, io_uring asked for but unavailable) are returned before
+    /// anything is served.
     pub fn start(config: &Config, metrics: Vec<Arc<ShardMetrics>>) -> std::io::Result<Server> {
         let n = config.shards;
         if metrics.len() != n {
             return Err(std::io::Error::other("one metrics set per shard"));
         }
+        let backend = Backend::resolve(config.io_backend);
         let listeners = listener::bind(config.http_bind_addr, n)?;
         let local_addr = listeners[0].local_addr()?;
         let (router, inboxes) = Router::new(n);
@@ -62,6 +59,7 @@ impl Server {
         for (id, (listener, inbox)) in listeners.into_iter().zip(inboxes).enumerate() {
             let ctx = ShardCtx {
                 id,
+                backend,
                 listener,
                 inbox,
                 router: router.clone(),
@@ -86,7 +84,13 @@ impl Server {
             router,
             metrics,
             done,
+            backend,
         })
+    }
+
+    /// The I/O backend the shards run on.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -124,6 +128,7 @@ impl Server {
 
 struct ShardCtx {
     id: usize,
+    backend: Backend,
     listener: std::net::TcpListener,
     inbox: UnboundedReceiver<ShardMsg>,
     router: Router,
@@ -133,47 +138,13 @@ struct ShardCtx {
     done: mpsc::Sender<usize>,
 }
 
-fn runtime() -> std::io::Result<tokio_uring::Runtime> {
-    let mut tuned = io_uring::IoUring::builder();
-    tuned
-        .setup_cqsize(CQ_ENTRIES)
-        .setup_coop_taskrun()
-        .setup_taskrun_flag();
-    let mut b = tokio_uring::builder();
-    b.entries(SQ_ENTRIES).uring_builder(&tuned);
-    match tokio_uring::Runtime::new(&b) {
-        Ok(rt) => Ok(rt),
-        Err(e) => {
-            // Older kernels lack the task-run flags; keep the large CQ.
-            tracing::debug!("io_uring with task-run flags failed ({e}); retrying without");
-            let mut plain = io_uring::IoUring::builder();
-            plain.setup_cqsize(CQ_ENTRIES);
-            b.uring_builder(&plain);
-            tokio_uring::Runtime::new(&b)
-        }
-    }
-}
-
 fn shard_main(ctx: ShardCtx) {
     if let Err(e) = slice::request(slice::SHARD_SLICE_NS) {
         tracing::debug!("short scheduler slice refused: {e}");
     }
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            let _ = ctx.ready.send(Err(std::io::Error::new(
-                e.kind(),
-                format!("io_uring setup failed: {e}"),
-            )));
-            return;
-        }
-    };
-    match iowq::cap(iowq::MAX_WORKERS) {
-        Ok(w) => tracing::debug!(shard = ctx.id, "io_uring workers capped at {w:?}"),
-        Err(e) => tracing::warn!(shard = ctx.id, "cannot cap io_uring workers: {e}"),
-    }
     let ShardCtx {
         id,
+        backend,
         listener,
         inbox,
         router,
@@ -182,22 +153,34 @@ fn shard_main(ctx: ShardCtx) {
         ready,
         done,
     } = ctx;
-    rt.block_on(async move {
-        let shard = Rc::new(Shard::new(id, router, metrics, policy));
-        let listener = tokio_uring::net::TcpListener::from_std(listener);
-        let listen_fd = listener.as_raw_fd();
-        tokio_uring::spawn(accept::accept_loop(shard.clone(), listener));
-        tokio_uring::spawn(sweeper::run(shard.clone()));
+    let failed = ready.clone();
+    match backend {
+        Backend::Uring => metrics.shard.io_uring.set(1),
+        Backend::Epoll => metrics.shard.io_epoll.set(1),
+    }
+    let started = backend.block_on(move || async move {
+        let shard = Rc::new(Shard::new(id, backend, router, metrics, policy));
+        let listener = match Listener::from_std(backend, listener) {
+            Ok(l) => Rc::new(l),
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        };
+        io::spawn(accept::accept_loop(shard.clone(), listener.clone()));
+        io::spawn(sweeper::run(shard.clone()));
         let flusher = shard.clone();
-        tokio_uring::spawn(async move { flusher.flusher().await });
+        io::spawn(async move { flusher.flusher().await });
         let _ = ready.send(Ok(()));
         inbox::run(shard.clone(), inbox).await;
         // Completes the pending accept so the accept loop sees shutdown.
-        // SAFETY: plain syscall on a descriptor this shard still owns.
-        unsafe { libc::shutdown(listen_fd, libc::SHUT_RDWR) };
+        listener.shutdown();
         let _ = done.send(id);
         // The process exits from the main thread; dropping a runtime with
         // operations in flight can hang, so this thread just parks.
         std::future::pending::<()>().await;
     });
+    if let Err(e) = started {
+        let _ = failed.send(Err(e));
+    }
 }

@@ -53,7 +53,10 @@ impl Shard {
         let Some(c) = registry.active(r.dst) else {
             if r.kind == RecordKind::Packet {
                 fm.dropped_unknown_dst.inc();
-                fm.send_packets_dropped.inc();
+                fm.packet_dropped(
+                    r.family == crate::proto::Family::V035
+                        && crate::proto::v035::frame::is_disco(r.datagram.contents),
+                );
             }
             return;
         };

@@ -18,6 +18,7 @@ use crate::router::Router;
 
 pub struct Shard {
     pub id: usize,
+    pub backend: super::io::Backend,
     pub router: Router,
     pub metrics: Arc<ShardMetrics>,
     pub policy: RefCell<Arc<Policy>>,
@@ -44,11 +45,18 @@ pub struct Shard {
 }
 
 impl Shard {
-    pub fn new(id: usize, router: Router, metrics: Arc<ShardMetrics>, policy: Arc<Policy>) -> Self {
+    pub fn new(
+        id: usize,
+        backend: super::io::Backend,
+        router: Router,
+        metrics: Arc<ShardMetrics>,
+        policy: Arc<Policy>,
+    ) -> Self {
         let n = router.shards();
         let budget = Rc::new(QueueBudget::new(queue_share(&policy, n)));
         Self {
             id,
+            backend,
             router,
             metrics,
             policy: RefCell::new(policy),

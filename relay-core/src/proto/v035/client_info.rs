@@ -96,7 +96,7 @@ mod tests {
             .collect()
     }
 
-    /// PROTOCOL.md 4.1: secret key 32 x 0x2a.
+    /// docs/protocol-0.35.md §4.1: secret key 32 x 0x2a.
     #[test]
     fn test_vector() {
         let sk = SigningKey::from_bytes(&[0x2a; 32]);

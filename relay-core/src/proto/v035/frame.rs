@@ -139,7 +139,7 @@ impl Frame<'_> {
 }
 
 /// Decodes one frame from its type byte and complete payload, applying the
-/// size and value rules of PROTOCOL.md section 3.3.
+/// size and value rules of docs/protocol-0.35.md §3.3.
 pub fn decode(ty: u8, payload: &[u8]) -> Result<Frame<'_>, FrameError> {
     let ft = FrameType::from_u8(ty).ok_or(FrameError::UnknownType(ty))?;
     let bad_len = || FrameError::BadLength(ft, payload.len());

@@ -19,7 +19,7 @@ pub enum ServeError {
     Health,
 }
 
-/// What a client frame asks for (PROTOCOL.md 5: keys in frames the server
+/// What a client frame asks for (docs/protocol-0.35.md §5: keys in frames the server
 /// ignores must still be valid points; Health from a client is an error).
 pub fn on_frame(ty: u8, payload: &[u8]) -> Result<Event<'_>, ServeError> {
     Ok(match frame::decode(ty, payload)? {

@@ -174,7 +174,7 @@ mod tests {
 
     #[test]
     fn datagrams_and_their_forwarded_form() {
-        // C->S datagram to K, CE, "Hello World!" (PROTOCOL-1X.md 2.8).
+        // C->S datagram to K, CE, "Hello World!" (docs/protocol-1x.md §2.8).
         let msg = hex(&format!("04{K}0348656c6c6f20576f726c6421"));
         let (ty, payload) = split_message(&msg).unwrap();
         let ClientFrame::Datagram { dst, datagram } = decode_client(ty, payload).unwrap() else {

@@ -100,7 +100,7 @@ mod tests {
             .collect()
     }
 
-    /// PROTOCOL-1X.md 3.6, computed with the real 1.4.1 crates.
+    /// docs/protocol-1x.md §3.6, computed with the real 1.4.1 crates.
     #[test]
     fn pinned_vectors() {
         let challenge: [u8; 16] = std::array::from_fn(|i| i as u8);

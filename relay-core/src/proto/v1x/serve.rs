@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn server_frames_per_version() {
-        // PROTOCOL-1X.md 2.8, inside `82 <len>` websocket headers.
+        // docs/protocol-1x.md §2.8, inside `82 <len>` websocket headers.
         assert_eq!(
             enc(Version::V2, ServerFrame::Ping([0x2a; 8])),
             [&[0x82, 9, 0x09][..], &[0x2a; 8]].concat()
