@@ -168,3 +168,33 @@ impl TestClient {
         let _ = tokio::time::timeout(CLIENT_TIMEOUT, self.sink.close()).await;
     }
 }
+
+/// Connects `n` clients, `batch` at a time, alternating the upgrades. A
+/// client the test does not poll cannot answer the server's pings (sent
+/// 16-20 s after its last frame, 5 s to answer), so while a slow machine
+/// connects many, the ones already connected are pinged every few seconds.
+pub async fn connect_many(url: &RelayUrl, n: usize, batch: usize) -> Result<Vec<TestClient>> {
+    const TOUCH_EVERY: Duration = Duration::from_secs(5);
+    let mut clients: Vec<TestClient> = Vec::with_capacity(n);
+    let mut touched = std::time::Instant::now();
+    while clients.len() < n {
+        let k = batch.max(1).min(n - clients.len());
+        let base = clients.len();
+        let joined = futures_util::future::join_all(
+            (0..k).map(|i| TestClient::connect(url, PROTOCOLS[(base + i) % 2])),
+        )
+        .await;
+        for (i, c) in joined.into_iter().enumerate() {
+            clients.push(c.with_context(|| format!("client {}", base + i))?);
+        }
+        if touched.elapsed() > TOUCH_EVERY {
+            for (i, c) in clients.iter_mut().enumerate() {
+                c.ping(rand::random())
+                    .await
+                    .with_context(|| format!("keeping client {i} alive"))?;
+            }
+            touched = std::time::Instant::now();
+        }
+    }
+    Ok(clients)
+}

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use iroh_base::{NodeId, RelayUrl};
 use tests::{
     bounded,
-    client::{TestClient, PROTOCOLS},
+    client::TestClient,
     http, openmetrics,
     raw::RawRelay,
     relay::free_port,
@@ -18,19 +18,9 @@ use tests::{
 
 /// Connects `n` real clients, `batch` at a time.
 async fn connect(url: &RelayUrl, n: usize, batch: usize) -> Vec<TestClient> {
-    let mut clients = Vec::with_capacity(n);
-    while clients.len() < n {
-        let k = batch.min(n - clients.len());
-        let base = clients.len();
-        let joined = futures_util::future::join_all(
-            (0..k).map(|i| TestClient::connect(url, PROTOCOLS[(base + i) % 2])),
-        )
-        .await;
-        for (i, c) in joined.into_iter().enumerate() {
-            clients.push(c.unwrap_or_else(|e| panic!("client {}: {e:#}", base + i)));
-        }
-    }
-    clients
+    tests::client::connect_many(url, n, batch)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Client 2k sends to 2k+1 and back; every packet arrives.

@@ -7,21 +7,16 @@ use bytes::Bytes;
 use iroh_base::NodeId;
 use tests::{
     bounded,
-    client::{TestClient, PROTOCOLS},
+    client::TestClient,
     start_relay,
 };
 
 const T: Duration = Duration::from_secs(180);
 
 async fn connect_many(url: &iroh_base::RelayUrl, n: usize) -> Vec<TestClient> {
-    let mut clients = Vec::with_capacity(n);
-    for i in 0..n {
-        let c = TestClient::connect(url, PROTOCOLS[i % 2])
-            .await
-            .unwrap_or_else(|e| panic!("client {i}: {e:#}"));
-        clients.push(c);
-    }
-    clients
+    tests::client::connect_many(url, n, 1)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// Client i sends to client i+1 (mod 200); every packet arrives intact.

@@ -63,7 +63,8 @@ async fn read_loop(
                 tokio::time::sleep(d).await;
                 continue;
             }
-            Ok(Flow::Close) => return CloseReason::Disconnected,
+            // The server may have closed it (replaced, stalled): keep why.
+            Ok(Flow::Close) => return client.close_reason().unwrap_or(CloseReason::Disconnected),
             Err(e) => {
                 tracing::debug!(client = %crate::proto::key::short_hex(&client.key), "closing: {e}");
                 return CloseReason::ProtocolError;
