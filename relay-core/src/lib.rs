@@ -1,7 +1,10 @@
-//! uring-relay: an iroh 0.35 compatible relay server.
+//! uring-relay: a relay server for iroh 0.35 and iroh 1.x clients on one
+//! port.
 //!
 //! `proto` and `http` are pure (bytes in, frames out); `shard` is the only
-//! io_uring code; `router` says which shard owns a key.
+//! code that touches the I/O runtime (io_uring or epoll, `shard::io`);
+//! `router` says which shard owns a key. `docs/architecture.md` has the
+//! layout.
 
 pub mod access;
 pub mod budget;

@@ -1,5 +1,5 @@
 //! Graceful shutdown: on SIGTERM uring-relay tells every client `Restarting`
-//! and then closes (DESIGN.md "Beyond the reference server").
+//! and then closes (docs/protocol-0.35.md §5.7: the reference closes without a word).
 
 use std::time::Duration;
 

@@ -35,8 +35,9 @@ async fn ws_client_info_then_ping() {
     .await
 }
 
-/// Text messages and WS pings are ignored; the session keeps working. (The
-/// reference stalls reading after a skipped message until its 16-20 s ping
+/// Text messages are ignored and WS pings answered with a websocket Pong
+/// (the reference ignores them); the session keeps working. (The reference
+/// stalls reading after a skipped message until its 16-20 s ping
 /// timer fires, hence the long bound.)
 #[tokio::test]
 async fn ws_text_and_ping_ignored() {

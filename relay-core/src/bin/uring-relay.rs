@@ -1,4 +1,5 @@
-//! `uring-relay`: drop-in replacement for the iroh-relay 0.35 binary.
+//! `uring-relay`: drop-in replacement for the iroh-relay 0.35 binary that
+//! also serves iroh 1.x clients on the same port.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,7 +28,7 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 pub static malloc_conf: &[u8; 60] =
     b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
 
-/// iroh 0.35 relay server on io_uring, sharded per core.
+/// Relay server for iroh 0.35 and 1.x clients on io_uring (or epoll), sharded per core.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
