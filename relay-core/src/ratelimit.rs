@@ -79,7 +79,8 @@ impl RxLimit {
     }
 }
 
-/// Cost of a received frame: payload plus 5, on both transports.
+/// Cost of a received 0.35 frame: payload plus 5, on both transports (1.x
+/// clients are charged the raw bytes read).
 pub fn frame_cost(payload_len: usize) -> f64 {
     (payload_len + 5) as f64
 }

@@ -8,7 +8,7 @@ use super::client::{Client, CloseReason};
 use super::state::Shard;
 use crate::proto::dialect::ProtocolError;
 use crate::proto::reader::{FrameReader, ReadError, Step};
-use crate::proto::{Dialect, Event, ServerFrame, Status};
+use crate::proto::{Dialect, Event, Family, ServerFrame, Status};
 use crate::ratelimit::frame_cost;
 use crate::router::RecordKind;
 
@@ -120,6 +120,9 @@ fn process(
 ) -> Result<Flow, ConnError> {
     let mut pos = 0;
     let dialect = client.dialect();
+    // 0.35 charges a frame's payload plus 5 (as its reference); 1.x the
+    // raw bytes read, websocket headers and masks included (as 1.4.1).
+    let raw_cost = client.family == Family::V1x;
     let flow = loop {
         if client.is_closed() {
             break Flow::Close;
@@ -128,22 +131,29 @@ fn process(
             break Flow::Wait(wait);
         }
         let step = reader.next_with(&mut buf[pos..], |ty, payload| {
-            handle_frame(shard, client, dialect, ty, payload)
-                .map(|()| charge(client, payload.len()))
+            handle_frame(shard, client, dialect, ty, payload).map(|()| {
+                if !raw_cost {
+                    charge(client, frame_cost(payload.len()));
+                }
+            })
         })?;
-        match step {
+        let consumed = match step {
             Step::Frame { out, consumed } => {
                 out?;
-                pos += consumed;
+                consumed
             }
-            Step::Skip { consumed } => pos += consumed,
+            Step::Skip { consumed } => consumed,
             Step::Reply { bytes, consumed } => {
                 client.enqueue_raw(&bytes);
-                pos += consumed;
+                consumed
             }
             Step::Close => break Flow::Close,
             Step::Need(n) => break Flow::Need(n),
+        };
+        if raw_cost {
+            charge(client, consumed as f64);
         }
+        pos += consumed;
     };
     buf.drain(..pos);
     Ok(flow)
@@ -168,9 +178,9 @@ fn rate_wait(shard: &Shard, client: &Client, held: usize) -> Option<Duration> {
     Some(wait)
 }
 
-fn charge(client: &Client, payload_len: usize) {
+fn charge(client: &Client, cost: f64) {
     if let Some(b) = client.rx_bucket.borrow_mut().as_mut() {
-        b.charge(frame_cost(payload_len), Instant::now());
+        b.charge(cost, Instant::now());
     }
 }
 
