@@ -35,19 +35,24 @@ pub fn upgrade(head: &Head, now: SystemTime) -> Outcome {
         (_, Some(_)) if head.path == "/derp" => Outcome::not_found(head, now),
         (_, Some(protocols)) => v1x(head, protocols, now),
         (Some("websocket"), None) => v035_websocket(head, now),
-        _ => bad_request(now, consumed, None),
+        _ => bad_request(head, now, None),
     }
 }
 
-fn bad_request(now: SystemTime, consumed: usize, body: Option<String>) -> Outcome {
-    let mut r = Response::new(400, "Bad Request");
+/// A refused upgrade; the connection stays open for another request
+/// unless the client asked to close it.
+fn bad_request(head: &Head, now: SystemTime, body: Option<String>) -> Outcome {
+    refusal(head, Response::new(400, "Bad Request"), body, now)
+}
+
+fn refusal(head: &Head, mut r: Response, body: Option<String>, now: SystemTime) -> Outcome {
     if let Some(b) = body {
         r = r.body(b);
     }
     Outcome::Reply {
         reply: r.encode(now),
-        consumed,
-        close: false,
+        consumed: head.len,
+        close: !head.keep_alive(),
     }
 }
 
@@ -59,20 +64,15 @@ fn accept_key(key: &str) -> String {
 fn v035_websocket(head: &Head, now: SystemTime) -> Outcome {
     let consumed = head.len;
     let Some(key) = head.header("sec-websocket-key") else {
-        return bad_request(now, consumed, None);
+        return bad_request(head, now, None);
     };
     match head.header("sec-websocket-version") {
         Some("13") => {}
         Some(_) => {
-            return Outcome::Reply {
-                reply: Response::new(400, "Bad Request")
-                    .header("sec-websocket-version", "13")
-                    .encode(now),
-                consumed,
-                close: false,
-            }
+            let r = Response::new(400, "Bad Request").header("sec-websocket-version", "13");
+            return refusal(head, r, None, now);
         }
-        None => return bad_request(now, consumed, None),
+        None => return bad_request(head, now, None),
     }
     Outcome::Upgrade {
         reply: Response::new(101, "Switching Protocols")
@@ -89,7 +89,7 @@ fn v035_websocket(head: &Head, now: SystemTime) -> Outcome {
 /// The 1.x upgrade, checked in 1.4.1's order; the first failure wins.
 fn v1x(head: &Head, protocols: &str, now: SystemTime) -> Outcome {
     let consumed = head.len;
-    let refuse = |body: &str| bad_request(now, consumed, Some(body.to_string()));
+    let refuse = |body: &str| bad_request(head, now, Some(body.to_string()));
     match head.header("upgrade") {
         None => return refuse("missing header: upgrade"),
         Some("websocket") => {}
@@ -102,14 +102,9 @@ fn v1x(head: &Head, protocols: &str, now: SystemTime) -> Outcome {
         None => return refuse("missing header: sec-websocket-version"),
         Some("13") => {}
         Some(_) => {
-            return Outcome::Reply {
-                reply: Response::new(400, "Bad Request")
-                    .header("sec-websocket-version", "13")
-                    .body("invalid header value for sec-websocket-version: unsupported websocket version, only supporting 13")
-                    .encode(now),
-                consumed,
-                close: false,
-            }
+            let r = Response::new(400, "Bad Request").header("sec-websocket-version", "13");
+            let body = "invalid header value for sec-websocket-version: unsupported websocket version, only supporting 13";
+            return refusal(head, r, Some(body.into()), now);
         }
     }
     if !protocols
@@ -154,6 +149,21 @@ mod tests {
             Outcome::Reply { reply, .. } => String::from_utf8(reply).unwrap(),
             o => panic!("{o:?}"),
         }
+    }
+
+    #[test]
+    fn refusals_close_only_when_asked() {
+        let close = |req: &str| match outcome(req) {
+            Outcome::Reply { close, .. } => close,
+            o => panic!("{o:?}"),
+        };
+        let no_key = "GET /relay HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n";
+        assert!(!close(&format!("{no_key}\r\n")));
+        assert!(close(&format!("{no_key}Connection: close\r\n\r\n")));
+        let v1x_bad = BASE.replace("Connection: Upgrade", "Connection: close");
+        assert!(close(&format!(
+            "{v1x_bad}sec-websocket-protocol: nope\r\n\r\n"
+        )));
     }
 
     #[test]
