@@ -151,3 +151,32 @@ async fn ws_send_packet_limits() {
     })
     .await
 }
+
+/// Before the handshake, fragments cannot grow one message past a
+/// handshake's size: the relay closes the connection instead of holding up
+/// to 1 MiB per unauthenticated connection for 10 s.
+#[tokio::test]
+async fn ws_pre_auth_fragments_are_bounded() {
+    if tests::skip_on_reference("a bound on pre-auth websocket fragments") {
+        return;
+    }
+    bounded(T, async {
+        let relay = start_relay(1);
+        let mut c = RawWs::upgrade(relay.addr()).await.unwrap();
+        let chunk = [0x42u8; 1024];
+        c.send_frame(false, op::BINARY, &chunk).await.unwrap();
+        for _ in 0..8 {
+            // The relay may close before every fragment is written.
+            if c.send_frame(false, op::CONTINUATION, &chunk).await.is_err() {
+                break;
+            }
+        }
+        // Well before the 10 s handshake timeout would close it anyway.
+        let msgs = c.read_until_closed(Duration::from_secs(5)).await.unwrap();
+        assert!(
+            msgs.iter().all(|(o, _)| *o == op::CLOSE),
+            "no relay frames expected: {msgs:?}"
+        );
+    })
+    .await
+}
