@@ -122,6 +122,8 @@ pub struct RunArgs {
     /// Do not print live progress even on a terminal.
     #[arg(long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub fault: crate::fault::FaultArgs,
 }
 
 /// Sending rate.
@@ -159,6 +161,8 @@ pub struct Config {
     pub json: Option<String>,
     pub label: Option<String>,
     pub quiet: bool,
+    /// Misbehaving clients run beside the well-behaved ones.
+    pub fault: Option<crate::fault::FaultConfig>,
 }
 
 /// Smallest payload that holds the measurement header.
@@ -219,6 +223,7 @@ impl RunArgs {
             json: self.json,
             label: self.label,
             quiet: self.quiet,
+            fault: self.fault.into_config()?,
         })
     }
 }

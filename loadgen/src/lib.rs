@@ -6,6 +6,7 @@ pub mod cli;
 pub mod client;
 pub mod codec;
 pub mod connect;
+pub mod fault;
 pub mod limits;
 pub mod memory;
 pub mod pattern;

@@ -22,6 +22,9 @@ pub struct Report {
     pub loadgen: CpuReport,
     pub server: Option<ServerReport>,
     pub machine: MachineReport,
+    /// Misbehaving clients run beside the well-behaved ones (--fault).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<crate::fault::FaultReport>,
 }
 
 /// Whole-machine CPU over the traffic phase and grace period: shows
@@ -278,6 +281,9 @@ impl Report {
                 format!("{} x, e.g. {}", e.count, e.example),
             );
         }
+        if let Some(f) = &self.fault {
+            s.push_str(&f.table());
+        }
         s
     }
 
@@ -348,6 +354,7 @@ pub(crate) mod tests {
                 ..Default::default()
             }),
             machine: MachineReport::default(),
+            fault: None,
         }
     }
 

@@ -25,7 +25,7 @@ use crate::{limits, procfs, worker};
 
 /// Runs the whole measurement and returns the report.
 pub fn run(cfg: Config) -> Result<Report> {
-    limits::ensure_nofile(cfg.clients)?;
+    limits::ensure_nofile(cfg.clients + cfg.fault.as_ref().map_or(0, |f| f.sockets()))?;
     let (keys, infos) = identities(cfg.clients, cfg.threads);
     let shared = Arc::new(Shared::new(cfg, keys, infos));
     let cfg = &shared.cfg;
@@ -67,6 +67,7 @@ pub fn run(cfg: Config) -> Result<Report> {
     let machine_0 = procfs::machine_cpu();
     let traffic_start = Instant::now();
     shared.phase.send_replace(Phase::Traffic);
+    let fault = crate::fault::Runner::start(&shared)?;
     while traffic_start.elapsed() < cfg.duration {
         progress.traffic(&shared, traffic_start.elapsed());
         let left = cfg.duration.saturating_sub(traffic_start.elapsed());
@@ -93,6 +94,7 @@ pub fn run(cfg: Config) -> Result<Report> {
     let server_threads = pid.and_then(procfs::proc_threads);
     let rss_end = pid.and_then(procfs::proc_rss_kib);
     progress.finish();
+    let fault = fault.map(crate::fault::Runner::finish);
     shared.phase.send_replace(Phase::Exit);
 
     let mut latency = stats::histogram();
@@ -239,6 +241,7 @@ pub fn run(cfg: Config) -> Result<Report> {
         loadgen: loadgen_cpu,
         server,
         machine,
+        fault,
     })
 }
 
