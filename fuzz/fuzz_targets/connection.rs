@@ -1,0 +1,13 @@
+//! A whole server connection (HTTP upgrade, handshake, relay frames) fed
+//! as reads cut where the input says (see `relay_fuzz::reads`).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use relay_fuzz::{reads, session::Session};
+
+fuzz_target!(|data: &[u8]| {
+    let mut s = Session::new();
+    for read in reads(data) {
+        s.feed(read);
+    }
+});
