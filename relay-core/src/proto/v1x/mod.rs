@@ -5,6 +5,7 @@
 //!
 //! See `docs/protocol-1x.md`.
 
+pub mod client;
 pub mod frame;
 pub mod handshake;
 pub mod serve;
