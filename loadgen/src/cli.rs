@@ -11,7 +11,7 @@ use crate::pattern::Pattern;
 #[derive(Debug, Parser)]
 #[command(
     name = "loadgen",
-    about = "Drives an iroh 0.35 relay with many real clients and reports throughput, latency, drops and connect times",
+    about = "Drives an iroh 0.35 or 1.x relay with many real clients and reports throughput, latency, drops and connect times",
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
@@ -60,6 +60,21 @@ pub enum Protocol {
     Derp,
     /// `Upgrade: websocket`, one binary message per frame.
     Ws,
+    /// iroh 1.x: websocket offering `iroh-relay-v2, iroh-relay-v1`, challenge handshake.
+    V2,
+    /// iroh 0.91-0.97: websocket offering only `iroh-relay-v1`.
+    V1,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Derp => "derp",
+            Protocol::Ws => "ws",
+            Protocol::V2 => "v2",
+            Protocol::V1 => "v1",
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +102,10 @@ pub struct RunArgs {
     pub window: u32,
     #[arg(long, value_enum, default_value_t = Protocol::Derp)]
     pub protocol: Protocol,
+    /// Protocols sharing the relay at once, by pair, e.g. `035:1x=1:1`
+    /// (names 035, 1x, derp, ws, v1, v2; needs --pattern pairs). Overrides --protocol.
+    #[arg(long)]
+    pub mix: Option<String>,
     /// New connections per second over all threads (default: unlimited, bounded only by --connect-inflight).
     #[arg(long)]
     pub connect_rate: Option<f64>,
@@ -149,6 +168,8 @@ pub struct Config {
     pub duration: Duration,
     pub window: u32,
     pub protocol: Protocol,
+    /// The protocol of each client (one group unless --mix).
+    pub mix: crate::mix::Mix,
     pub connect_rate: Option<f64>,
     pub connect_inflight: usize,
     pub connect_timeout: Duration,
@@ -196,6 +217,13 @@ impl RunArgs {
         if !settle.is_zero() && self.server_pid.is_none() {
             bail!("--settle measures the server's memory and needs --server-pid");
         }
+        let mix = match &self.mix {
+            Some(m) => crate::mix::Mix::parse(m)?,
+            None => crate::mix::Mix::single(self.protocol),
+        };
+        if mix.is_mixed() && self.pattern != Pattern::Pairs {
+            bail!("--mix keeps each pair in one protocol and needs --pattern pairs");
+        }
         let threads = match self.threads {
             Some(0) => bail!("--threads must be at least 1"),
             Some(n) => n,
@@ -212,6 +240,7 @@ impl RunArgs {
             duration: parse_duration(&self.duration).context("--duration")?,
             window: self.window,
             protocol: self.protocol,
+            mix,
             connect_rate: self.connect_rate,
             connect_inflight: self.connect_inflight,
             connect_timeout: parse_duration(&self.connect_timeout).context("--connect-timeout")?,

@@ -7,18 +7,15 @@ use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use relay_core::proto::frame::decode;
-use relay_core::proto::Frame;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::cli::Rate;
-use crate::codec::{Decoder, Encoder};
-use crate::connect::Established;
 use crate::payload;
 use crate::shared::{Phase, Shared};
 use crate::stats;
+use crate::wire::{Connected, Inbound, Wire};
 use crate::worker::Local;
 
 /// Bytes requested per read.
@@ -88,9 +85,10 @@ impl std::fmt::Display for End {
 /// Per-client state the task owns.
 struct Client {
     idx: usize,
+    /// Protocol group (--mix; 0 otherwise).
+    group: usize,
     stream: TcpStream,
-    dec: Decoder,
-    enc: Encoder,
+    wire: Wire,
     /// Start of an incomplete frame carried over to the next read.
     partial: Vec<u8>,
     /// Encoded bytes not yet accepted by the kernel.
@@ -104,19 +102,18 @@ struct Client {
 }
 
 /// Runs a connected client until the run ends or the connection does.
-pub async fn run(local: Rc<Local>, idx: usize, conn: Established) {
-    let Established {
+pub async fn run(local: Rc<Local>, idx: usize, conn: Connected) {
+    let Connected {
         stream,
-        dec,
-        enc,
+        wire,
         partial,
         out,
     } = conn;
     let mut c = Client {
         idx,
+        group: local.shared.cfg.mix.group_of(idx),
         stream,
-        dec,
-        enc,
+        wire,
         partial,
         out,
         seq: 0,
@@ -258,19 +255,16 @@ impl Client {
                     sent_ns: now,
                 },
             );
-            self.enc.encode(
-                &mut self.out,
-                &Frame::SendPacket {
-                    dst: &sh.keys[dst],
-                    packet: &pkt,
-                },
-            );
+            self.wire.packet(&mut self.out, &sh.keys[dst], &pkt);
             self.seq += 1;
             sent += 1;
         }
         let ctr = local.counters();
         ctr.sent.add(sent);
         ctr.unsent.add(unsent);
+        if let Some(g) = ctr.groups.get(self.group) {
+            g.sent.add(sent);
+        }
         if cfg.rate == Rate::Max {
             ctr.offered.add(sent + unsent);
             if let Some(slot) = sh.slots.get(self.idx) {
@@ -285,6 +279,8 @@ impl Client {
         let sh = &*local.shared;
         let mut rbuf = local.rbuf.borrow_mut();
         let mut lat = local.latency.borrow_mut();
+        let mut groups = local.groups.borrow_mut();
+        let mut group_lat = groups.get_mut(self.group).map(|g| &mut g.latency);
         let ctr = local.counters();
         let in_window = local.phase.get() == Phase::Traffic;
         let max_mode = sh.cfg.rate == Rate::Max;
@@ -305,47 +301,48 @@ impl Client {
             let total = pre + n;
             let (mut delivered, mut bad, mut pings, mut gone) = (0u64, 0u64, 0u64, 0u64);
             let mut fail = None;
-            let enc = &mut self.enc;
-            let out = &mut self.out;
-            let drained = self.dec.drain(&mut rbuf[..total], |ty, payload| {
-                match decode(ty, payload) {
-                    Ok(Frame::RecvPacket { src, packet }) => match payload::read(packet) {
+            let (mut notices, out) = (0u64, &mut self.out);
+            let drained = self.wire.drain(&mut rbuf[..total], out, |inbound| {
+                match inbound {
+                    Inbound::Packet { src, packet } => match payload::read(packet) {
                         Some(h) if sh.keys.get(h.sender as usize) == Some(src) => {
                             delivered += 1;
-                            stats::record(&mut lat, sh.now_ns().saturating_sub(h.sent_ns));
+                            let ns = sh.now_ns().saturating_sub(h.sent_ns);
+                            stats::record(&mut lat, ns);
+                            if let Some(g) = group_lat.as_deref_mut() {
+                                stats::record(g, ns);
+                            }
                             if max_mode {
                                 ack(sh, h.sender as usize);
                             }
                         }
                         _ => bad += 1,
                     },
-                    Ok(Frame::Ping(d)) => {
-                        enc.encode(out, &Frame::Pong(d));
-                        pings += 1;
-                    }
-                    Ok(Frame::Pong(_) | Frame::KeepAlive | Frame::Restarting { .. }) => {}
-                    Ok(Frame::PeerGone(_)) => gone += 1,
-                    Ok(Frame::Health(t)) => {
-                        fail = Some(End::Health(t.to_string()));
+                    Inbound::Ping => pings += 1,
+                    Inbound::Quiet => {}
+                    Inbound::Notice => notices += 1,
+                    Inbound::Gone => gone += 1,
+                    Inbound::Health(t) => {
+                        fail = Some(End::Health(t));
                         return false;
                     }
-                    Ok(f) => {
-                        fail = Some(End::Protocol(format!(
-                            "unexpected {:?} frame from the server",
-                            f.frame_type()
-                        )));
-                        return false;
-                    }
-                    Err(e) => {
-                        fail = Some(End::Protocol(e.to_string()));
+                    Inbound::Unexpected(e) => {
+                        fail = Some(End::Protocol(e));
                         return false;
                     }
                 }
                 true
             });
             ctr.delivered.add(delivered);
+            ctr.health.add(notices);
             if in_window {
                 ctr.delivered_in_window.add(delivered);
+            }
+            if let Some(g) = ctr.groups.get(self.group) {
+                g.delivered.add(delivered);
+                if in_window {
+                    g.delivered_in_window.add(delivered);
+                }
             }
             ctr.bad_payload.add(bad);
             ctr.server_pings.add(pings);
@@ -354,7 +351,7 @@ impl Client {
                 Ok(d) => d,
                 Err(e) => {
                     ctr.protocol_errors.add(1);
-                    return Err(End::Protocol(e.to_string()));
+                    return Err(End::Protocol(e));
                 }
             };
             if let Some(e) = fail {

@@ -70,7 +70,7 @@ pub fn source_ip(target: SocketAddr, idx: usize, n: u8) -> Option<Ipv4Addr> {
     }
 }
 
-fn socket_for(target: SocketAddr, src: Option<Ipv4Addr>) -> io::Result<TcpSocket> {
+pub(crate) fn socket_for(target: SocketAddr, src: Option<Ipv4Addr>) -> io::Result<TcpSocket> {
     let sock = if target.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -106,14 +106,23 @@ pub async fn establish(
     client_info: &[u8],
     seed: u64,
 ) -> Result<Established, ConnectError> {
+    let transport = match protocol {
+        Protocol::Derp => Transport::Derp,
+        Protocol::Ws => Transport::Websocket,
+        Protocol::V2 | Protocol::V1 => {
+            return Err(ConnectError::Http(
+                "1.x clients connect through v1x::connect".into(),
+            ))
+        }
+    };
     let sock = socket_for(target, src).map_err(ConnectError::Tcp)?;
     let mut stream = sock.connect(target).await.map_err(ConnectError::Tcp)?;
     // iroh clients set TCP_NODELAY.
     stream.set_nodelay(true).map_err(ConnectError::Io)?;
 
-    let key = match protocol {
-        Protocol::Ws => upgrade::ws_key(),
-        Protocol::Derp => String::new(),
+    let key = match transport {
+        Transport::Websocket => upgrade::ws_key(),
+        Transport::Derp => String::new(),
     };
     stream
         .write_all(&upgrade::request(protocol, host, &key))
@@ -134,10 +143,6 @@ pub async fn establish(
     };
     buf.drain(..head_len);
 
-    let transport = match protocol {
-        Protocol::Derp => Transport::Derp,
-        Protocol::Ws => Transport::Websocket,
-    };
     let mut enc = Encoder::new(transport, seed);
     let mut dec = Decoder::new(transport, Role::Client);
     let ping = seed.to_le_bytes();
@@ -195,7 +200,10 @@ pub async fn establish(
     }
 }
 
-async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, ConnectError> {
+pub(crate) async fn read_more(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+) -> Result<usize, ConnectError> {
     // Complete frames are consumed as they arrive, so only one partial frame can pile up.
     if buf.len() > MAX_FRAME_SIZE + 64 {
         return Err(ConnectError::Handshake(

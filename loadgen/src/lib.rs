@@ -1,4 +1,4 @@
-//! loadgen: drives an iroh 0.35 relay with many real clients and reports
+//! loadgen: drives an iroh 0.35 and 1.x relay with many real clients and reports
 //! throughput, one-way latency, drops, connect times and CPU cost; `pump`
 //! is a trivial forwarder that serves as the machine-limit baseline.
 
@@ -7,8 +7,10 @@ pub mod client;
 pub mod codec;
 pub mod connect;
 pub mod fault;
+pub mod groups;
 pub mod limits;
 pub mod memory;
+pub mod mix;
 pub mod pattern;
 pub mod payload;
 pub mod procfs;
@@ -21,4 +23,6 @@ pub mod stats;
 pub mod summarize;
 pub mod targets;
 pub mod upgrade;
+pub mod v1x;
+pub mod wire;
 pub mod worker;

@@ -25,6 +25,9 @@ pub struct Report {
     /// Misbehaving clients run beside the well-behaved ones (--fault).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<crate::fault::FaultReport>,
+    /// Per protocol group of a mixed run (--mix), by label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<BTreeMap<String, crate::groups::GroupReport>>,
 }
 
 /// Whole-machine CPU over the traffic phase and grace period: shows
@@ -165,7 +168,10 @@ impl Report {
             "loadgen {}: {} clients, {}, {}, {} B, rate {}, {:.1} s, {} thread(s)",
             self.label.as_deref().unwrap_or(&c.url),
             c.clients,
-            format!("{:?}", c.protocol).to_lowercase(),
+            match &self.groups {
+                Some(g) => g.keys().cloned().collect::<Vec<_>>().join("+"),
+                None => c.protocol.name().to_string(),
+            },
             format!("{:?}", c.pattern).to_lowercase(),
             c.size,
             c.rate,
@@ -284,6 +290,9 @@ impl Report {
         if let Some(f) = &self.fault {
             s.push_str(&f.table());
         }
+        if let Some(g) = &self.groups {
+            s.push_str(&crate::groups::table(g));
+        }
         s
     }
 
@@ -355,6 +364,7 @@ pub(crate) mod tests {
             }),
             machine: MachineReport::default(),
             fault: None,
+            groups: None,
         }
     }
 

@@ -12,6 +12,7 @@ use relay_core::proto::client_info;
 use relay_core::proto::key::NodeKey;
 
 use crate::cli::Config;
+use crate::groups::{self, GroupHists};
 use crate::memory::{self, PeakSampler};
 use crate::pattern::thread_ranges;
 use crate::progress::Progress;
@@ -26,8 +27,8 @@ use crate::{limits, procfs, worker};
 /// Runs the whole measurement and returns the report.
 pub fn run(cfg: Config) -> Result<Report> {
     limits::ensure_nofile(cfg.clients + cfg.fault.as_ref().map_or(0, |f| f.sockets()))?;
-    let (keys, infos) = identities(cfg.clients, cfg.threads);
-    let shared = Arc::new(Shared::new(cfg, keys, infos));
+    let (keys, infos, secrets) = identities(cfg.clients, cfg.threads);
+    let shared = Arc::new(Shared::new(cfg, keys, infos, secrets));
     let cfg = &shared.cfg;
     let pid = cfg.server_pid;
     let mut progress = Progress::new(cfg.quiet);
@@ -100,6 +101,7 @@ pub fn run(cfg: Config) -> Result<Report> {
     let mut latency = stats::histogram();
     let mut connect = stats::histogram();
     let mut errors: BTreeMap<String, ErrorEntry> = BTreeMap::new();
+    let mut group_hists: Vec<GroupHists> = Vec::new();
     for h in handles {
         let r = h
             .join()
@@ -107,6 +109,10 @@ pub fn run(cfg: Config) -> Result<Report> {
         // Same bounds on both sides, so adding cannot fail.
         let _ = latency.add(&r.latency);
         let _ = connect.add(&r.connect);
+        group_hists.resize_with(r.groups.len().max(group_hists.len()), GroupHists::new);
+        for (acc, g) in group_hists.iter_mut().zip(&r.groups) {
+            acc.merge(g);
+        }
         for (kind, (count, example)) in r.errors {
             errors
                 .entry(kind.to_string())
@@ -242,6 +248,7 @@ pub fn run(cfg: Config) -> Result<Report> {
         server,
         machine,
         fault,
+        groups: groups::report(&shared, &group_hists, traffic_wall.as_secs_f64()),
     })
 }
 
@@ -254,22 +261,34 @@ fn online_cpus() -> usize {
 
 /// Fresh ed25519 keys and signed ClientInfo payloads, made in parallel
 /// before connecting so the connect storm measures the server only.
-fn identities(n: usize, threads: usize) -> (Vec<NodeKey>, Vec<Vec<u8>>) {
+fn identities(n: usize, threads: usize) -> (Vec<NodeKey>, Vec<Vec<u8>>, Vec<SigningKey>) {
     let chunk = n.div_ceil(threads.max(1)).max(1);
-    let mut keys = vec![[0u8; 32]; n];
-    let mut infos = vec![Vec::new(); n];
-    std::thread::scope(|s| {
-        for (ks, is) in keys.chunks_mut(chunk).zip(infos.chunks_mut(chunk)) {
-            s.spawn(move || {
-                for (k, i) in ks.iter_mut().zip(is.iter_mut()) {
-                    let sk = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
-                    *k = sk.verifying_key().to_bytes();
-                    *i = client_info::build(&sk, client_info::PROTOCOL_VERSION);
-                }
-            });
-        }
+    let made: Vec<(SigningKey, Vec<u8>)> = std::thread::scope(|s| {
+        let parts: Vec<_> = (0..n)
+            .step_by(chunk)
+            .map(|start| {
+                s.spawn(move || {
+                    (start..n.min(start + chunk))
+                        .map(|_| {
+                            let sk = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+                            let info = client_info::build(&sk, client_info::PROTOCOL_VERSION);
+                            (sk, info)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
     });
-    (keys, infos)
+    let keys = made
+        .iter()
+        .map(|(s, _)| s.verifying_key().to_bytes())
+        .collect();
+    let (secrets, infos) = made.into_iter().unzip();
+    (keys, infos, secrets)
 }
 
 #[cfg(test)]
@@ -278,7 +297,7 @@ mod tests {
 
     #[test]
     fn identities_are_distinct_and_valid() {
-        let (keys, infos) = identities(9, 4);
+        let (keys, infos, _) = identities(9, 4);
         assert_eq!(keys.len(), 9);
         for (k, i) in keys.iter().zip(&infos) {
             let info = client_info::verify(i).unwrap();

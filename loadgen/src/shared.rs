@@ -7,7 +7,11 @@ use std::time::Instant;
 use relay_core::proto::key::NodeKey;
 use tokio::sync::{watch, Notify};
 
+use ed25519_dalek::SigningKey;
+
 use crate::cli::Config;
+use crate::groups::GroupCounters;
+use crate::mix::MAX_GROUPS;
 use crate::stats::Counter;
 
 /// Where the run is. Workers mirror it; clients act on it.
@@ -67,14 +71,18 @@ pub struct ThreadCounters {
     pub health: Counter,
     /// A max-mode sender saw no delivery for a while and wrote its window off.
     pub window_stalls: Counter,
+    /// The same figures per protocol group (--mix).
+    pub groups: [GroupCounters; MAX_GROUPS],
 }
 
 pub struct Shared {
     pub cfg: Config,
     /// Public key of each client.
     pub keys: Vec<NodeKey>,
-    /// Signed ClientInfo payload of each client.
+    /// Signed ClientInfo payload of each client (0.35).
     pub infos: Vec<Vec<u8>>,
+    /// Secret key of each client (1.x signs the server's challenge).
+    pub secrets: Vec<SigningKey>,
     pub slots: Vec<Slot>,
     pub counters: Vec<ThreadCounters>,
     pub phase: watch::Sender<Phase>,
@@ -83,13 +91,19 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(cfg: Config, keys: Vec<NodeKey>, infos: Vec<Vec<u8>>) -> Self {
+    pub fn new(
+        cfg: Config,
+        keys: Vec<NodeKey>,
+        infos: Vec<Vec<u8>>,
+        secrets: Vec<SigningKey>,
+    ) -> Self {
         let n = cfg.clients;
         let threads = cfg.threads;
         Self {
             cfg,
             keys,
             infos,
+            secrets,
             slots: (0..n).map(|_| Slot::default()).collect(),
             counters: (0..threads).map(|_| ThreadCounters::default()).collect(),
             phase: watch::channel(Phase::Connect).0,

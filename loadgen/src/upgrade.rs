@@ -1,5 +1,7 @@
 //! The HTTP/1.1 upgrade exchange, as pure functions: the exact request an
-//! iroh 0.35 client writes, and the check of the server's 101.
+//! iroh 0.35 or 1.x client writes, and the check of the server's 101.
+
+use relay_core::proto::v1x::Version;
 
 use crate::cli::Protocol;
 
@@ -18,8 +20,23 @@ pub fn request(protocol: Protocol, host: &str, ws_key: &str) -> Vec<u8> {
             "GET /relay HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: {ws_key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         ),
+        // As iroh 1.x (tokio-websockets) writes it; v1 is what 0.91-0.97 offer.
+        Protocol::V2 | Protocol::V1 => format!(
+            "GET /relay HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {ws_key}\r\nSec-WebSocket-Version: 13\r\n\
+             sec-websocket-protocol: {}\r\n\r\n",
+            offered(protocol)
+        ),
     }
     .into_bytes()
+}
+
+/// The `Sec-WebSocket-Protocol` value a 1.x client offers.
+pub fn offered(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::V1 => "iroh-relay-v1",
+        _ => "iroh-relay-v2, iroh-relay-v1",
+    }
 }
 
 /// A fresh random Sec-WebSocket-Key.
@@ -81,7 +98,7 @@ pub fn check_response(
         Protocol::Derp => {
             // The 0.35 client checks only the status; be as lenient.
         }
-        Protocol::Ws => {
+        Protocol::Ws | Protocol::V2 | Protocol::V1 => {
             let want = tungstenite::handshake::derive_accept_key(ws_key.as_bytes());
             if header("sec-websocket-accept") != Some(want.as_bytes()) {
                 return Err(UpgradeError::BadHeaders("Sec-WebSocket-Accept mismatch"));
@@ -89,6 +106,20 @@ pub fn check_response(
             let up = header("upgrade").unwrap_or_default();
             if !up.eq_ignore_ascii_case(b"websocket") {
                 return Err(UpgradeError::BadHeaders("Upgrade is not websocket"));
+            }
+        }
+    }
+    if matches!(protocol, Protocol::V2 | Protocol::V1) {
+        // The 1.x client needs a known version echoed; a v1-only client gets v1.
+        let echoed = header("sec-websocket-protocol")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(Version::negotiate);
+        match (protocol, echoed) {
+            (Protocol::V1, Some(Version::V1)) | (Protocol::V2, Some(_)) => {}
+            _ => {
+                return Err(UpgradeError::BadHeaders(
+                    "Sec-WebSocket-Protocol missing or not offered",
+                ))
             }
         }
     }
@@ -147,5 +178,47 @@ mod tests {
         assert!(req.contains("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"));
         assert!(req.contains("Sec-WebSocket-Version: 13\r\n"));
         assert_eq!(ws_key().len(), 24);
+    }
+
+    #[test]
+    fn one_x_offers_and_checks_the_subprotocol() {
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        let req = String::from_utf8(request(Protocol::V2, "h:1", key)).unwrap();
+        assert!(req.contains("\r\nsec-websocket-protocol: iroh-relay-v2, iroh-relay-v1\r\n\r\n"));
+        assert!(req.starts_with("GET /relay HTTP/1.1\r\nHost: h:1\r\nUpgrade: websocket\r\n"));
+        let req = String::from_utf8(request(Protocol::V1, "h:1", key)).unwrap();
+        assert!(req.contains("sec-websocket-protocol: iroh-relay-v1\r\n"));
+        let resp = |proto: &str| {
+            format!(
+                "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\
+                 sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n{proto}\r\n"
+            )
+        };
+        let v2 = resp("sec-websocket-protocol: iroh-relay-v2\r\n");
+        let v1 = resp("sec-websocket-protocol: iroh-relay-v1\r\n");
+        let none = resp("");
+        assert_eq!(
+            check_response(v2.as_bytes(), Protocol::V2, key),
+            Ok(Some(v2.len()))
+        );
+        assert_eq!(
+            check_response(v1.as_bytes(), Protocol::V2, key),
+            Ok(Some(v1.len()))
+        );
+        assert_eq!(
+            check_response(v1.as_bytes(), Protocol::V1, key),
+            Ok(Some(v1.len()))
+        );
+        for (r, p) in [(&v2, Protocol::V1), (&none, Protocol::V2)] {
+            assert!(matches!(
+                check_response(r.as_bytes(), p, key),
+                Err(UpgradeError::BadHeaders(_))
+            ));
+        }
+        // A 0.35 websocket client does not care.
+        assert_eq!(
+            check_response(none.as_bytes(), Protocol::Ws, key),
+            Ok(Some(none.len()))
+        );
     }
 }

@@ -12,8 +12,9 @@ use hdrhistogram::Histogram;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::cli::Rate;
-use crate::connect;
+use crate::cli::{Protocol, Rate};
+use crate::connect::{self, ConnectError};
+use crate::groups::GroupHists;
 use crate::shared::{Phase, Shared, ThreadCounters};
 use crate::stats;
 
@@ -35,6 +36,8 @@ pub struct Local {
     pub connect: RefCell<Histogram<u64>>,
     /// Per failure or disconnect kind: count and the first message.
     pub errors: RefCell<BTreeMap<&'static str, (u64, String)>>,
+    /// Latency and connect time per protocol group (mixed runs only).
+    pub groups: RefCell<Vec<GroupHists>>,
 }
 
 /// Credits a client may hold; beyond this the schedule is counted unsent.
@@ -63,6 +66,7 @@ pub struct WorkerResult {
     pub latency: Histogram<u64>,
     pub connect: Histogram<u64>,
     pub errors: BTreeMap<&'static str, (u64, String)>,
+    pub groups: Vec<GroupHists>,
 }
 
 /// Starts the thread for clients `range`.
@@ -84,6 +88,11 @@ pub fn spawn(
                 latency: RefCell::new(stats::histogram()),
                 connect: RefCell::new(stats::histogram()),
                 errors: RefCell::new(BTreeMap::new()),
+                groups: RefCell::new(if shared.cfg.mix.is_mixed() {
+                    vec![GroupHists::new(); shared.cfg.mix.groups.len()]
+                } else {
+                    Vec::new()
+                }),
                 shared,
             });
             match tokio::runtime::Builder::new_current_thread()
@@ -101,6 +110,7 @@ pub fn spawn(
                 latency: local.latency.replace(stats::histogram()),
                 connect: local.connect.replace(stats::histogram()),
                 errors: local.errors.take(),
+                groups: local.groups.take(),
             }
         })
 }
@@ -168,25 +178,45 @@ async fn dispatch_connects(local: Rc<Local>) {
 async fn client_task(local: Rc<Local>, idx: usize, permit: OwnedSemaphorePermit) {
     let sh = local.shared.clone();
     let cfg = &sh.cfg;
-    let (Some(info), Some(slot)) = (sh.infos.get(idx), sh.slots.get(idx)) else {
+    let (Some(info), Some(secret), Some(slot)) =
+        (sh.infos.get(idx), sh.secrets.get(idx), sh.slots.get(idx))
+    else {
         return;
     };
     let src = connect::source_ip(cfg.target, idx, cfg.src_ips);
     let start = Instant::now();
     let seed = (idx as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    let res = tokio::time::timeout(
-        cfg.connect_timeout,
-        connect::establish(cfg.target, src, &cfg.host, cfg.protocol, info, seed),
-    )
-    .await;
+    let group = cfg.mix.group_of(idx);
+    let protocol = cfg.mix.protocol_of(idx);
+    let handshake = async {
+        match protocol {
+            Protocol::Derp | Protocol::Ws => {
+                connect::establish(cfg.target, src, &cfg.host, protocol, info, seed)
+                    .await
+                    .map(crate::wire::Connected::from)
+            }
+            Protocol::V2 | Protocol::V1 => {
+                crate::v1x::connect::establish(cfg.target, src, &cfg.host, protocol, secret, seed)
+                    .await
+            }
+        }
+    };
+    let res: Result<Result<_, ConnectError>, _> =
+        tokio::time::timeout(cfg.connect_timeout, handshake).await;
     drop(permit);
     match res {
         Ok(Ok(conn)) => {
             let us = start.elapsed().as_micros() as u64;
             stats::record(&mut local.connect.borrow_mut(), us);
+            if let Some(g) = local.groups.borrow_mut().get_mut(group) {
+                stats::record(&mut g.connect, us);
+            }
             slot.connected
                 .store(true, std::sync::atomic::Ordering::SeqCst);
             local.counters().connected.add(1);
+            if let Some(g) = local.counters().groups.get(group) {
+                g.connected.add(1);
+            }
             crate::client::run(local, idx, conn).await;
         }
         Ok(Err(e)) => {
