@@ -28,6 +28,20 @@ pub enum Command {
     /// Render markdown tables (median, min-max, ours/reference) from JSON reports
     /// labelled `scenario|shards|relay|round`.
     Summarize(SummarizeArgs),
+    /// Draw SVG charts (pkt/s, latency percentiles) from the same JSON reports.
+    Chart(ChartArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ChartArgs {
+    /// Scenario order, as NAME=HEADING (repeatable; the heading is unused).
+    #[arg(long = "scenario")]
+    pub scenarios: Vec<String>,
+    /// Directory for throughput.svg and latency.svg.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// JSON reports written with --json.
+    pub files: Vec<String>,
 }
 
 #[derive(Debug, Args)]

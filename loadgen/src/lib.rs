@@ -2,6 +2,7 @@
 //! throughput, one-way latency, drops, connect times and CPU cost; `pump`
 //! is a trivial forwarder that serves as the machine-limit baseline.
 
+pub mod chart;
 pub mod cli;
 pub mod client;
 pub mod codec;
@@ -17,11 +18,13 @@ pub mod procfs;
 pub mod progress;
 pub mod pump;
 pub mod report;
+pub mod rows;
 pub mod run;
 pub mod shared;
 pub mod stats;
 pub mod summarize;
 pub mod targets;
+pub mod targets_1x;
 pub mod upgrade;
 pub mod v1x;
 pub mod wire;

@@ -10,6 +10,8 @@ fn main() -> ExitCode {
         Some(Command::Summarize(args)) => loadgen::summarize::parse_scenarios(&args.scenarios)
             .and_then(|s| loadgen::summarize::summarize(&args.files, &s, args.targets))
             .map(|md| print!("{md}")),
+        Some(Command::Chart(args)) => loadgen::summarize::parse_scenarios(&args.scenarios)
+            .and_then(|s| loadgen::chart::chart(&args.files, &s, &args.out)),
         None => cli.run.into_config().and_then(|cfg| {
             let json = cfg.json.clone();
             let report = loadgen::run::run(cfg)?;

@@ -2,7 +2,8 @@
 //! markdown tables (median and min-max per relay, ratio ours/reference).
 //!
 //! Each report's label is `scenario|shards|relay|round`; relays are `ours`,
-//! `reference` and `pump`.
+//! `ours-epoll`, `reference` (iroh-relay 0.35), `reference-1x` (iroh-relay
+//! 1.4.1) and `pump`. A table shows the relays that ran its scenario.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,103 +11,8 @@ use std::fmt::Write as _;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+use crate::rows::{reference_of, Metric, BURST, IDLE, MIX, RELAYS, TRAFFIC};
 use crate::stats::median;
-
-/// One row of a table: label, JSON pointer, decimals, and whether ratios
-/// between relays mean anything (not for the loadgen's own CPU or noise).
-struct Metric {
-    name: &'static str,
-    pointer: &'static str,
-    decimals: usize,
-    ratio: bool,
-}
-
-const fn m(name: &'static str, pointer: &'static str, decimals: usize) -> Metric {
-    Metric {
-        name,
-        pointer,
-        decimals,
-        ratio: true,
-    }
-}
-
-/// A row shown without ratios.
-const fn info(name: &'static str, pointer: &'static str, decimals: usize) -> Metric {
-    Metric {
-        ratio: false,
-        ..m(name, pointer, decimals)
-    }
-}
-
-/// Shown for runs that send packets.
-const TRAFFIC: &[Metric] = &[
-    m("delivered pkt/s", "/traffic/delivered_pps", 0),
-    m("delivered Gbit/s", "/traffic/delivered_gbps", 3),
-    m("lost packets", "/traffic/lost", 0),
-    m("unsent packets", "/traffic/unsent", 0),
-    m("latency p50 us", "/latency_us/p50", 0),
-    m("latency p99 us", "/latency_us/p99", 0),
-    m("latency p999 us", "/latency_us/p999", 0),
-    m("server CPU ns/packet", "/server/cpu_ns_per_packet", 0),
-    m("server CPU cores", "/server/cores", 2),
-    info("loadgen CPU cores", "/loadgen/cores", 2),
-    info("other processes CPU cores", "/machine/other_cores", 2),
-];
-
-/// Shown for idle runs (connect storm and memory).
-const IDLE: &[Metric] = &[
-    m("connect wall s", "/connect/wall_s", 2),
-    m("connects/s", "/connect/per_s", 0),
-    m("connect p50 ms", "/connect/time_ms/p50", 1),
-    m("connect p99 ms", "/connect/time_ms/p99", 1),
-    m("connect failures", "/connect/failed", 0),
-    m(
-        "server CPU us/connect",
-        "/server/connect_cpu_us_per_client",
-        1,
-    ),
-    m(
-        "server RSS MiB after connect",
-        "/server/rss_after_connect_kib",
-        1,
-    ),
-    m("server RSS bytes/client", "/server/rss_per_client_bytes", 0),
-];
-
-/// Shown for runs with a settle wait: how a burst went (pkt/s, clients the
-/// server closed) and whether the server's memory went back afterwards.
-const BURST: &[Metric] = &[
-    m("delivered pkt/s", "/traffic/delivered_pps", 0),
-    m("lost packets", "/traffic/lost", 0),
-    m("server-closed clients", "/errors/server_closed/count", 0),
-    m("disconnects (any reason)", "/traffic/disconnects", 0),
-    m("server RSS MiB before", "/server/rss_before_kib", 1),
-    m("server RSS MiB peak", "/server/rss_peak_kib", 1),
-    m(
-        "server RSS MiB at end (clients connected)",
-        "/server/rss_end_kib",
-        1,
-    ),
-    m(
-        "server RSS MiB after settle (clients gone)",
-        "/server/rss_after_settle_kib",
-        1,
-    ),
-    info(
-        "server open fds after settle",
-        "/server/fds_after_settle",
-        0,
-    ),
-    m("server CPU cores", "/server/cores", 2),
-    info("loadgen CPU cores", "/loadgen/cores", 2),
-    info("other processes CPU cores", "/machine/other_cores", 2),
-];
-
-const RELAYS: [(&str, &str); 3] = [
-    ("ours", "uring-relay"),
-    ("reference", "iroh-relay 0.35"),
-    ("pump", "pump"),
-];
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Key {
@@ -125,17 +31,23 @@ pub fn summarize(
     scenarios: &[(String, String)],
     targets: bool,
 ) -> Result<String> {
+    let runs = load(files)?;
+    Ok(if targets {
+        crate::targets::render(&runs)
+    } else {
+        render(&runs, scenarios)
+    })
+}
+
+/// Reads report files, grouped by scenario, shard count and relay.
+pub(crate) fn load(files: &[String]) -> Result<Runs> {
     let mut runs = Runs::new();
     for f in files {
         let text = std::fs::read_to_string(f).with_context(|| format!("reading {f}"))?;
         let v: Value = serde_json::from_str(&text).with_context(|| format!("parsing {f}"))?;
         insert(&mut runs, v).with_context(|| f.clone())?;
     }
-    Ok(if targets {
-        crate::targets::render(&runs)
-    } else {
-        render(&runs, scenarios)
-    })
+    Ok(runs)
 }
 
 fn insert(runs: &mut Runs, v: Value) -> Result<()> {
@@ -196,9 +108,12 @@ fn values_at(reports: &[Value], pointer: &str) -> Vec<f64> {
         .collect()
 }
 
-/// The rows for a scenario: a settle wait marks a burst, rate 0 idle clients.
+/// The rows for a scenario: protocol groups mark a mixed run, a settle
+/// wait a burst, rate 0 idle clients.
 fn metrics_for<'a>(mut reports: impl Iterator<Item = &'a Value> + Clone) -> &'static [Metric] {
-    if reports
+    if reports.clone().any(|v| v["groups"].is_object()) {
+        MIX
+    } else if reports
         .clone()
         .any(|v| v["config"]["settle_s"].as_f64().is_some_and(|s| s > 0.0))
     {
@@ -210,6 +125,23 @@ fn metrics_for<'a>(mut reports: impl Iterator<Item = &'a Value> + Clone) -> &'st
     }
 }
 
+/// The column heading of a relay.
+pub(crate) fn heading_of(relay: &str) -> &str {
+    RELAYS
+        .iter()
+        .find(|(k, _)| *k == relay)
+        .map_or(relay, |x| x.1)
+}
+
+/// The relays with at least one report in any of `keys`, in table order.
+pub(crate) fn relays_in(runs: &Runs, keys: &[&Key]) -> Vec<&'static str> {
+    RELAYS
+        .iter()
+        .map(|(r, _)| *r)
+        .filter(|r| keys.iter().any(|k| runs[*k].contains_key(*r)))
+        .collect()
+}
+
 fn render(runs: &Runs, scenarios: &[(String, String)]) -> String {
     let mut out = String::new();
     for (name, heading) in scenarios {
@@ -217,52 +149,66 @@ fn render(runs: &Runs, scenarios: &[(String, String)]) -> String {
         if keys.is_empty() {
             continue;
         }
+        let present = relays_in(runs, &keys);
+        let reference = reference_of(&present);
+        // Ratio columns: (heading, numerator, denominator), when both ran.
+        let ratios: Vec<(&str, &str, &str)> = [
+            ("ours/ref", "ours", reference),
+            ("epoll/ours", "ours-epoll", "ours"),
+            ("ours/pump", "ours", "pump"),
+        ]
+        .into_iter()
+        .filter(|(_, a, b)| present.contains(a) && present.contains(b))
+        .collect();
         let _ = writeln!(out, "### {heading}\n");
+        let cols: Vec<&str> = present.iter().map(|r| heading_of(r)).collect();
+        let rcols: Vec<&str> = ratios.iter().map(|r| r.0).collect();
         let _ = writeln!(
             out,
-            "| metric | shards | {} | {} | {} | ours/ref | ours/pump |",
-            RELAYS[0].1, RELAYS[1].1, RELAYS[2].1
+            "| metric | shards | {} |",
+            cols.iter()
+                .chain(&rcols)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" | ")
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "|---|---|{}", "---|".repeat(cols.len() + rcols.len()));
         let metrics = metrics_for(keys.iter().flat_map(|k| runs[*k].values().flatten()));
         for metric in metrics {
             for key in &keys {
                 let by_relay = &runs[*key];
-                let cells: Vec<Option<Spread>> = RELAYS
-                    .iter()
-                    .map(|(r, _)| by_relay.get(*r).and_then(|vs| spread(vs, metric)))
-                    .collect();
+                let cell = |r: &str| by_relay.get(r).and_then(|vs| spread(vs, metric));
+                let cells: Vec<Option<Spread>> = present.iter().map(|r| cell(r)).collect();
                 if cells.iter().all(Option::is_none) {
                     continue;
                 }
-                let ratio = |a: &Option<Spread>, b: &Option<Spread>| match (a, b) {
-                    (Some(a), Some(b)) if metric.ratio && b.median != 0.0 => {
-                        format!("{:.2}", a.median / b.median)
-                    }
-                    _ => "-".into(),
-                };
+                let mut row: Vec<String> = cells.iter().map(|c| fmt_cell(c, metric)).collect();
+                for (_, a, b) in &ratios {
+                    row.push(match (cell(a), cell(b)) {
+                        (Some(a), Some(b)) if metric.ratio && b.median != 0.0 => {
+                            format!("{:.2}", a.median / b.median)
+                        }
+                        _ => "-".into(),
+                    });
+                }
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} |",
                     metric.name,
                     key.shards,
-                    fmt_cell(&cells[0], metric),
-                    fmt_cell(&cells[1], metric),
-                    fmt_cell(&cells[2], metric),
-                    ratio(&cells[0], &cells[1]),
-                    ratio(&cells[0], &cells[2]),
+                    row.join(" | ")
                 );
             }
         }
-        let rounds: Vec<String> = RELAYS
+        let rounds: Vec<String> = present
             .iter()
-            .map(|(r, n)| {
+            .map(|r| {
                 let k = keys
                     .iter()
                     .map(|k| runs[*k].get(*r).map_or(0, Vec::len))
                     .max()
                     .unwrap_or(0);
-                format!("{n}: {k}")
+                format!("{}: {k}", heading_of(r))
             })
             .collect();
         let _ = writeln!(out, "\nRuns per cell: {}.\n", rounds.join(", "));
@@ -354,13 +300,14 @@ pub(crate) mod tests {
         let md = render(&runs, &[("p".into(), "Pairs".into())]);
         assert!(md.contains("### Pairs"), "{md}");
         assert!(
-            md.contains("| delivered pkt/s | 1 | 200 (100–300) | 100 | - | 2.00 | - |"),
+            md.contains("| metric | shards | uring-relay | iroh-relay 0.35 | ours/ref |"),
             "{md}"
         );
         assert!(
-            md.contains("uring-relay: 3, iroh-relay 0.35: 1, pump: 0"),
+            md.contains("| delivered pkt/s | 1 | 200 (100–300) | 100 | 2.00 |"),
             "{md}"
         );
+        assert!(md.contains("uring-relay: 3, iroh-relay 0.35: 1."), "{md}");
     }
 
     #[test]
@@ -376,7 +323,11 @@ pub(crate) mod tests {
         .push(report("idle|2|pump|1", 0.0, "0"));
         let md = render(&runs, &[("idle".into(), "Idle".into())]);
         assert!(
-            md.contains("| server RSS MiB after connect | 2 | - | - | 2.0 | - |"),
+            md.contains("| metric | shards | pump |\n|---|---|---|\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| server RSS MiB after connect | 2 | 2.0 |"),
             "{md}"
         );
         assert!(!md.contains("delivered pkt/s"), "{md}");
@@ -409,15 +360,15 @@ pub(crate) mod tests {
         let md = render(&runs, &[("max10k".into(), "Burst".into())]);
         // A round without a server_closed entry counts as 0, not as missing.
         assert!(
-            md.contains("| server-closed clients | 1 | 0 (0–2) | 40 | - | 0.00 | - |"),
+            md.contains("| server-closed clients | 1 | 0 (0–2) | 40 | 0.00 |"),
             "{md}"
         );
         assert!(
-            md.contains("| disconnects (any reason) | 1 | 1 (1–3) | 41 | - | 0.02 | - |"),
+            md.contains("| disconnects (any reason) | 1 | 1 (1–3) | 41 | 0.02 |"),
             "{md}"
         );
         assert!(
-            md.contains("| server RSS MiB before | 1 | 10.0 (10.0–10.0) | 10.0 | - | 1.00 | - |"),
+            md.contains("| server RSS MiB before | 1 | 10.0 (10.0–10.0) | 10.0 | 1.00 |"),
             "{md}"
         );
         assert!(
@@ -429,14 +380,46 @@ pub(crate) mod tests {
             "{md}"
         );
         assert!(
-            md.contains("| server RSS MiB after settle (clients gone) | 1 | 21.0 (20.0–22.0) | 300.0 | - | 0.07 | - |"),
+            md.contains("| server RSS MiB after settle (clients gone) | 1 | 21.0 (20.0–22.0) | 300.0 | 0.07 |"),
             "{md}"
         );
         assert!(
-            md.contains("| server open fds after settle | 1 | 12 (12–12) | 12 | - | - | - |"),
+            md.contains("| server open fds after settle | 1 | 12 (12–12) | 12 | - |"),
             "{md}"
         );
         assert!(!md.contains("latency"), "{md}");
+    }
+
+    #[test]
+    fn one_x_scenarios_compare_with_1_4_1_and_mixed_runs_show_families() {
+        let runs = runs_of(vec![
+            report("p1x|1|ours|1", 300.0, "max"),
+            report("p1x|1|ours-epoll|1", 150.0, "max"),
+            report("p1x|1|reference-1x|1", 100.0, "max"),
+            json!({"label": "mix|1|ours|1", "config": {"rate": "1000"},
+                   "traffic": {"delivered_pps": 1000.0},
+                   "groups": {"035": {"delivered_pps": 500.0}, "1x": {"delivered_pps": 499.0}}}),
+        ]);
+        let md = render(
+            &runs,
+            &[("p1x".into(), "One".into()), ("mix".into(), "Mix".into())],
+        );
+        assert!(
+            md.contains("| metric | shards | uring-relay | uring-relay (epoll) | iroh-relay 1.4.1 | ours/ref | epoll/ours |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| delivered pkt/s | 1 | 300 | 150 | 100 | 3.00 | 0.50 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 1.x family: delivered pkt/s | 1 | 499 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 0.35 family: delivered pkt/s | 1 | 500 |"),
+            "{md}"
+        );
     }
 
     #[test]

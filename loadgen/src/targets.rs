@@ -4,7 +4,10 @@
 //!
 //! Scenario names are bench/compare's: `pairs1k` (1000 clients, max rate),
 //! `max10k` (10000 clients, max rate, then a 30 s settle wait), `rate10k`
-//! (10000 clients at 20k pkt/s) and `idle10k` (10000 idle clients).
+//! (10000 clients at 20k pkt/s) and `idle10k` (10000 idle clients); the
+//! same with `-1x` for iroh 1.x clients (against iroh-relay 1.4.1),
+//! `pairs1k-ws` (0.35 over websocket), and the mixed run `mix1k` with its
+//! single-family baselines `mixbase-035` and `mixbase-1x`.
 
 use std::fmt::Write as _;
 
@@ -19,24 +22,30 @@ const BURST: &str = "max10k";
 const SETTLE_TOLERANCE: f64 = 1.10;
 
 /// One checked line: what, at which shard count, both values, verdict.
-struct Line {
-    target: &'static str,
-    shards: String,
-    ours: String,
-    reference: String,
-    ratio: Option<f64>,
-    met: bool,
+pub(crate) struct Line {
+    pub target: &'static str,
+    pub shards: String,
+    pub ours: String,
+    pub reference: String,
+    pub ratio: Option<f64>,
+    pub met: bool,
 }
 
-/// Medians of `pointer` for ours and the reference in `scenario|shards`.
-fn pair(runs: &Runs, scenario: &str, shards: &str, pointer: &str) -> Option<(f64, f64)> {
+/// Medians of `pointer` for ours and `reference` in `scenario|shards`.
+fn pair(
+    runs: &Runs,
+    scenario: &str,
+    shards: &str,
+    reference: &str,
+    pointer: &str,
+) -> Option<(f64, f64)> {
     Some((
         median_of(runs, scenario, shards, "ours", pointer)?,
-        median_of(runs, scenario, shards, "reference", pointer)?,
+        median_of(runs, scenario, shards, reference, pointer)?,
     ))
 }
 
-fn shard_counts(runs: &Runs, scenario: &str) -> Vec<String> {
+pub(crate) fn shard_counts(runs: &Runs, scenario: &str) -> Vec<String> {
     let mut v: Vec<String> = runs
         .keys()
         .filter(|k| k.scenario == scenario)
@@ -47,23 +56,26 @@ fn shard_counts(runs: &Runs, scenario: &str) -> Vec<String> {
 }
 
 /// A target that compares our median with the reference's in one scenario.
-struct VsReference {
-    target: &'static str,
-    scenario: &'static str,
+pub(crate) struct VsReference {
+    pub target: &'static str,
+    pub scenario: &'static str,
+    /// `reference` (iroh-relay 0.35) or `reference-1x` (1.4.1).
+    pub reference: &'static str,
     /// Only this shard count, or every shard count the run has.
-    shards: Option<&'static str>,
-    pointer: &'static str,
+    pub shards: Option<&'static str>,
+    pub pointer: &'static str,
     /// Multiplier from the JSON value to `unit`.
-    scale: f64,
-    unit: &'static str,
-    decimals: usize,
-    met: fn(ours: f64, reference: f64) -> bool,
+    pub scale: f64,
+    pub unit: &'static str,
+    pub decimals: usize,
+    pub met: fn(ours: f64, reference: f64) -> bool,
 }
 
 const VS_REFERENCE: &[VsReference] = &[
     VsReference {
         target: "1000 pairs, max rate: at least 3x the reference's pkt/s",
         scenario: "pairs1k",
+        reference: "reference",
         shards: Some("1"),
         pointer: "/traffic/delivered_pps",
         scale: 1.0,
@@ -74,6 +86,7 @@ const VS_REFERENCE: &[VsReference] = &[
     VsReference {
         target: "10000 clients: RSS under 100 MiB and under a third of the reference's",
         scenario: "idle10k",
+        reference: "reference",
         shards: None,
         pointer: "/server/rss_after_connect_kib",
         scale: 1.0 / 1024.0,
@@ -84,6 +97,7 @@ const VS_REFERENCE: &[VsReference] = &[
     VsReference {
         target: "10000 clients at 20k pkt/s: p99 latency below the reference's",
         scenario: "rate10k",
+        reference: "reference",
         shards: None,
         pointer: "/latency_us/p99",
         scale: 1.0,
@@ -94,6 +108,7 @@ const VS_REFERENCE: &[VsReference] = &[
     VsReference {
         target: "connect storm of 10000 clients: faster than the reference",
         scenario: "idle10k",
+        reference: "reference",
         shards: None,
         pointer: "/connect/wall_s",
         scale: 1.0,
@@ -111,6 +126,9 @@ fn lines(runs: &Runs) -> Vec<Line> {
     out.extend(vs_reference(runs, rest));
     out.extend(burst_closed(runs));
     out.extend(burst_settled(runs));
+    out.extend(vs_reference(runs, crate::targets_1x::VS_1X));
+    out.extend(crate::targets_1x::ws_path(runs));
+    out.extend(crate::targets_1x::mixed(runs));
     out
 }
 
@@ -203,7 +221,7 @@ fn vs_reference(runs: &Runs, targets: &[VsReference]) -> Vec<Line> {
             None => shard_counts(runs, t.scenario),
         };
         for s in shards {
-            let Some((o, r)) = pair(runs, t.scenario, &s, t.pointer) else {
+            let Some((o, r)) = pair(runs, t.scenario, &s, t.reference, t.pointer) else {
                 continue;
             };
             let (o, r, d) = (o * t.scale, r * t.scale, t.decimals);
@@ -229,7 +247,7 @@ pub(crate) fn render(runs: &Runs) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| target | shards | uring-relay | iroh-relay 0.35 | ours/ref | met |"
+        "| target | shards | uring-relay | reference | ratio | met |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|");
     for l in &lines {
