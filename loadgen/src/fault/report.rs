@@ -380,7 +380,8 @@ impl FaultReport {
                 o.bytes_sent, o.packets_sent, o.packets_received, o.peer_gone
             ),
         );
-        let rows: [(&str, fn(&Sample) -> Option<u64>, Option<u64>); 2] = [
+        type Field = fn(&Sample) -> Option<u64>;
+        let rows: [(&str, Field, Option<u64>); 2] = [
             ("rss KiB", |s| s.rss_kib, self.rss_peak_kib),
             ("fds", |s| s.fds, self.fds_peak),
         ];

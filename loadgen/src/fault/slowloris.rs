@@ -35,7 +35,7 @@ enum Outcome {
 async fn offender(ctx: Rc<Ctx>, idx: usize) {
     let c = &ctx.counters;
     let head = upgrade::request(Protocol::Derp, &ctx.host, "");
-    let trickle = idx % 2 == 0 && ctx.cfg.rate > 0.0;
+    let trickle = idx.is_multiple_of(2) && ctx.cfg.rate > 0.0;
     let every = if trickle {
         Duration::from_secs_f64(1.0 / ctx.cfg.rate)
     } else {
