@@ -8,6 +8,7 @@
 //! * [`ws`]: a raw WebSocket client for the WS relay path.
 //! * [`client`]: the real iroh-relay 0.35 client, time-bounded.
 //! * [`endpoint`]: real iroh 0.35 endpoints whose only path is the relay.
+//! * [`fault`]: misbehaving raw clients and the relay's open descriptors.
 //! * [`openmetrics`]: scraping the metrics port and validating OpenMetrics text.
 //!
 //! Against uring-relay (`target/<profile>/uring-relay`, built once if missing;
@@ -20,6 +21,7 @@
 
 pub mod client;
 pub mod endpoint;
+pub mod fault;
 pub mod http;
 pub mod openmetrics;
 pub mod raw;
