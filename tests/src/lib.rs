@@ -2,7 +2,7 @@
 //!
 //! * [`relay`]: start a relay binary (uring-relay or the reference iroh-relay
 //!   0.35, chosen by `RELAY_BIN` / `RELAY_FLAVOR`) as a child process.
-//! * [`wire`]: hand-built frames and ClientInfo (PROTOCOL.md 3, 4).
+//! * [`wire`]: hand-built frames and ClientInfo (docs/protocol-0.35.md §3, 4).
 //! * [`http`]: a raw HTTP/1.1 client.
 //! * [`raw`]: raw relay connections with 5-byte framing.
 //! * [`ws`]: a raw WebSocket client for the WS relay path.
