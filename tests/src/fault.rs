@@ -81,7 +81,12 @@ pub async fn churn(addr: SocketAddr, clients: usize, rounds: usize) -> Result<()
         let joined = futures_util::future::join_all(keys.iter().enumerate().map(|(i, sk)| {
             let dst = keys.get(i ^ 1).map_or([0u8; 32], wire::public);
             async move {
-                let mut c = RawRelay::handshake_with(addr, sk).await?;
+                // The partner may connect and send first: its packet can
+                // arrive before the Pong that confirms the handshake.
+                let mut c = RawRelay::upgrade(addr, "/relay").await?;
+                c.send_frame(wire::ty::CLIENT_INFO, &wire::client_info(sk))
+                    .await?;
+                c.ping_pong_collect(*b"churning").await?;
                 c.send_frame(
                     wire::ty::SEND_PACKET,
                     &wire::send_packet_payload(&dst, b"churn"),
