@@ -8,11 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use iroh_base::{NodeId, RelayUrl};
 use tests::{
-    bounded,
-    client::TestClient,
-    http, openmetrics,
-    raw::RawRelay,
-    relay::free_port,
+    bounded, client::TestClient, http, openmetrics, raw::RawRelay, relay::free_port,
     skip_on_reference, RelayOptions, RelayProcess,
 };
 

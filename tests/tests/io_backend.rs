@@ -116,7 +116,9 @@ fn uring_refuses_to_start_without_io_uring() {
     let config = std::env::temp_dir().join(format!("io-backend-{port}.toml"));
     std::fs::write(
         &config,
-        format!("http_bind_addr = \"127.0.0.1:{port}\"\nenable_stun = false\nenable_metrics = false\n"),
+        format!(
+            "http_bind_addr = \"127.0.0.1:{port}\"\nenable_stun = false\nenable_metrics = false\n"
+        ),
     )
     .expect("config");
     let mut child = Command::new(without_io_uring())

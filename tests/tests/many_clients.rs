@@ -5,11 +5,7 @@ use std::{collections::BTreeSet, time::Duration};
 
 use bytes::Bytes;
 use iroh_base::NodeId;
-use tests::{
-    bounded,
-    client::TestClient,
-    start_relay,
-};
+use tests::{bounded, client::TestClient, start_relay};
 
 const T: Duration = Duration::from_secs(180);
 

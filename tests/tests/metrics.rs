@@ -307,7 +307,9 @@ async fn disco_packets_are_counted_apart() {
         let mut disco = b"TS\xf0\x9f\x92\xac".to_vec();
         disco.extend_from_slice(&[7u8; 40]);
         for _ in 0..3 {
-            a.send(b.node_id(), Bytes::from(disco.clone())).await.unwrap();
+            a.send(b.node_id(), Bytes::from(disco.clone()))
+                .await
+                .unwrap();
         }
         for _ in 0..3 {
             let (src, data) = b.recv_packet().await.unwrap();

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use std::rc::Rc;
 
-use tokio::sync::Notify;
 use super::io::Stream;
+use tokio::sync::Notify;
 
 use super::pool::BufPool;
 use super::registry::Member;

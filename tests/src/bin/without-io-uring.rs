@@ -21,7 +21,10 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let e = Command::new(&program).args(args).exec();
-    eprintln!("without-io-uring: cannot run {}: {e}", program.to_string_lossy());
+    eprintln!(
+        "without-io-uring: cannot run {}: {e}",
+        program.to_string_lossy()
+    );
     ExitCode::from(127)
 }
 
