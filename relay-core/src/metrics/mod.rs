@@ -188,6 +188,12 @@ mod tests {
         assert!(text.contains("uring_relay_clients{shard=\"0\",family=\"0.35\"} 5\n"));
         assert!(text.contains("uring_relay_clients{shard=\"1\",family=\"0.35\"} 2\n"));
         assert!(text.contains("relayserver_frames_rx_ratelimited_total_total{family=\"0.35\"} 0\n"));
+        // 1.4.1's spelling for the 1.x family, under its own HELP and TYPE.
+        assert!(text.contains(
+            "# TYPE relayserver_conns_rx_ratelimited counter\n\
+             relayserver_conns_rx_ratelimited_total{family=\"1.x\"} 0\n"
+        ));
+        assert!(!text.contains("_total_total{family=\"1.x\"}"));
         assert!(text.contains("process_resident_memory_bytes 4096\n"));
         assert!(text.contains("process_open_fds 7\n"));
         assert!(text.contains("uring_relay_log_lines_dropped_total 3\n"));

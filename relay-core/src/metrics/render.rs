@@ -48,6 +48,17 @@ struct Family_<'a> {
     _p: std::marker::PhantomData<&'a ()>,
 }
 
+/// How a family spells a counter: 0.35 exposes `…_ratelimited_total_total`
+/// (its fields already end in `_total`), 1.4.1 fixed that to
+/// `…_ratelimited_total`; each family keeps its reference's name so
+/// existing dashboards read on.
+fn family_name(f: Family) -> fn(&'static str) -> &'static str {
+    match f {
+        Family::V035 => |n| n,
+        Family::V1x => |n| n.strip_suffix("_total").unwrap_or(n),
+    }
+}
+
 /// Renders everything; a name may carry labels (`family{errno="EMFILE"}`),
 /// and consecutive entries of one metric family share its HELP and TYPE.
 pub fn render(
@@ -66,13 +77,16 @@ pub fn render(
         }
     }
     let mut families: Vec<Family_<'_>> = Vec::new();
-    let mut add = |entries: Vec<Vec<Entry<'_>>>, label: Option<String>| {
+    let mut add = |entries: Vec<Vec<Entry<'_>>>,
+                   label: Option<String>,
+                   rename: fn(&'static str) -> &'static str| {
         // entries[shard][i]
         let Some(first) = entries.first() else { return };
         for (i, (name, kind, help, _)) in first.iter().enumerate() {
+            let name = rename(name);
             let (fam, labels) = match name.split_once('{') {
                 Some((f, l)) => (f, l.trim_end_matches('}').to_string()),
-                None => (*name, String::new()),
+                None => (name, String::new()),
             };
             let labels = match (&label, labels.is_empty()) {
                 (Some(l), true) => l.clone(),
@@ -100,11 +114,16 @@ pub fn render(
             .iter()
             .map(|s| s.family(f).each().collect())
             .collect();
-        add(entries, Some(format!("family=\"{}\"", f.label())));
+        add(
+            entries,
+            Some(format!("family=\"{}\"", f.label())),
+            family_name(f),
+        );
     }
     add(
         shards.iter().map(|s| s.shard.each().collect()).collect(),
         None,
+        |n| n,
     );
     for f in &families {
         let _ = writeln!(
