@@ -100,6 +100,20 @@ impl Stream {
         }
     }
 
+    /// Reads what the socket already holds into the spare capacity of
+    /// `buf`, without waiting: `None` if nothing is there yet. Lets a
+    /// reader drain a busy socket before it waits again.
+    pub fn try_read(&self, buf: &mut Vec<u8>) -> Option<std::io::Result<usize>> {
+        let res = match self {
+            Stream::Uring(s) => uring::try_read(s, buf),
+            Stream::Epoll(s) => s.try_read_buf(buf),
+        };
+        match res {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+            res => Some(res),
+        }
+    }
+
     /// Writes once from `buf[from..]`; returns how much was taken.
     pub async fn write(&self, buf: Vec<u8>, from: usize) -> (std::io::Result<usize>, Vec<u8>) {
         match self {

@@ -67,3 +67,24 @@ pub async fn write(s: &TcpStream, buf: Vec<u8>, from: usize) -> (std::io::Result
     let (res, slice) = s.write(buf.slice(from..)).submit().await;
     (res, slice.into_inner())
 }
+
+/// A non-blocking recv(2) beside the ring: data already in the socket is
+/// taken now, not one ring round trip later.
+pub fn try_read(s: &TcpStream, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let spare = buf.spare_capacity_mut();
+    // SAFETY: recv writes at most `spare.len()` bytes into memory `buf`
+    // owns, and no ring operation holds `buf` now (it is borrowed here).
+    let n = unsafe {
+        libc::recv(
+            s.as_raw_fd(),
+            spare.as_mut_ptr().cast(),
+            spare.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    let n = usize::try_from(n).map_err(|_| std::io::Error::last_os_error())?;
+    // SAFETY: the kernel initialised these `n` bytes.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(n)
+}
