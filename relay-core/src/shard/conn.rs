@@ -15,9 +15,11 @@ use crate::router::RecordKind;
 /// Read buffer of an idle connection; grows under load (within the
 /// shard's [`crate::budget::ReadShare`]), shrinks back.
 pub const SMALL_BUF: usize = 2048;
-/// Reads taken straight from a busy socket before the reader waits on
-/// the backend again, which lets the shard's other tasks run.
+/// What a reader takes straight from a busy socket before it waits on the
+/// backend again (and lets the shard's other tasks run): at most this many
+/// reads and bytes.
 const DRAIN_READS: u32 = 16;
+const DRAIN_BYTES: usize = 4 * crate::budget::MAX_READ;
 /// Consecutive small reads after which a grown read buffer is shrunk.
 const SHRINK_AFTER: u32 = 8;
 
@@ -57,7 +59,9 @@ async fn read_loop(
     let mut next_read = SMALL_BUF;
     let mut small_reads = 0u32;
     let mut busy = shard.reads.guard();
-    let mut drained = DRAIN_READS;
+    // Reads and bytes since the last wait on the backend; `None` while
+    // the socket is not known to hold more.
+    let mut drained: Option<(u32, usize)> = None;
     loop {
         let need = match process(shard, client, &mut buf, reader) {
             Ok(Flow::Need(n)) => n,
@@ -89,18 +93,16 @@ async fn read_loop(
         // as epoll's readiness loop does, not one ring round trip later.
         // Under io_uring with thousands of busy sockets (small reads) that
         // round trip per read, not the copy, was the cost.
-        let ready = if drained < DRAIN_READS {
-            client.stream.try_read(&mut buf)
-        } else {
-            None
+        let ready = match drained {
+            Some((reads, bytes)) if reads < DRAIN_READS && bytes < DRAIN_BYTES => {
+                client.stream.try_read(&mut buf)
+            }
+            _ => None,
         };
         let res = match ready {
-            Some(res) => {
-                drained += 1;
-                res
-            }
+            Some(res) => res,
             None => {
-                drained = 0;
+                drained = Some((0, 0));
                 let (res, b) = client.stream.read(buf).await;
                 buf = b;
                 res
@@ -110,9 +112,9 @@ async fn read_loop(
             Ok(0) | Err(_) => return client.close_reason().unwrap_or(CloseReason::Disconnected),
             Ok(n) => {
                 client.last_recv.set(Instant::now());
-                if n < spare {
-                    drained = DRAIN_READS;
-                }
+                drained = drained
+                    .filter(|_| n == spare)
+                    .map(|(reads, bytes)| (reads + 1, bytes + n));
                 if n == spare && next_read < shard.reads.cap() {
                     next_read = (next_read * 2).min(shard.reads.cap());
                     busy.set(true);
