@@ -135,7 +135,11 @@ async fn frames_that_end_the_connection() {
         }
         for (what, m) in cases {
             let mut c = Raw::handshake(addr, V2, &signing_key()).await.unwrap();
-            c.send(&m).await.unwrap();
+            // The relay may refuse an oversized message from its header
+            // and close while the rest is still being written.
+            if c.send(&m).await.is_err() {
+                continue;
+            }
             c.until_closed(Duration::from_secs(10))
                 .await
                 .unwrap_or_else(|e| panic!("{what}: {e:#}"));
