@@ -151,7 +151,13 @@ impl ConfigFile {
             tracing::warn!(path = %name, "config file does not exist, using defaults");
             return Ok(Self::default());
         }
-        if !path.is_file() {
+        Self::load_existing(path)
+    }
+
+    /// Reads `path`, which must exist (`check-config`).
+    pub fn load_existing(path: &Path) -> Result<Self, ConfigError> {
+        let name = path.display().to_string();
+        if path.exists() && !path.is_file() {
             return Err(ConfigError::NotAFile(name));
         }
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(name.clone(), e))?;
@@ -161,8 +167,22 @@ impl ConfigFile {
         })
     }
 
+    /// Parses TOML; the error is one line, with the line number when known.
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse(String::new(), e.message().to_string()))
+        toml::from_str(text).map_err(|e| {
+            let message = e.message().lines().collect::<Vec<_>>().join(": ");
+            let message = match e.span() {
+                Some(span) => {
+                    let line = text
+                        .get(..span.start)
+                        .map_or(0, |t| t.matches('\n').count())
+                        + 1;
+                    format!("line {line}: {message}")
+                }
+                None => message,
+            };
+            ConfigError::Parse(String::new(), message)
+        })
     }
 
     /// Applies defaults and cross-field rules. `dev` is the `--dev` flag.

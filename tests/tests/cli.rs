@@ -90,3 +90,40 @@ fn bad_config_exits_with_reason() {
     assert!(!ok);
     assert!(last.contains("is not a file"), "{last}");
 }
+
+#[test]
+fn check_config_accepts_the_example_and_rejects_broken_files() {
+    if tests::skip_on_reference("uring-relay check-config") {
+        return;
+    }
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let mut examples = 0;
+    for entry in std::fs::read_dir(&deploy).expect("deploy/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let (ok, last) = run_to_exit(&["check-config", path.to_str().expect("utf-8")]);
+            assert!(ok, "check-config rejected {}: {last}", path.display());
+            examples += 1;
+        }
+    }
+    assert!(examples > 0, "no example config in {}", deploy.display());
+    for (text, want) in [
+        ("http_bind_addr = 5\n", "invalid config"),
+        ("shards = 0\n", "shards must be at least 1"),
+        ("access.allowlist = [\"not-a-key\"]\n", "invalid node id"),
+        ("enable_relay = true\n[limits\n", "invalid config"),
+    ] {
+        let cfg = config_file(text);
+        let path = cfg.path().to_str().expect("utf-8 path");
+        let (ok, last) = run_to_exit(&["check-config", path]);
+        assert!(!ok, "check-config accepted {text:?}");
+        assert!(
+            last.starts_with("uring-relay: ") && last.contains(want) && last.contains(path),
+            "{text:?}: {last}"
+        );
+    }
+    // Unlike a start, where a missing file means defaults.
+    let (ok, last) = run_to_exit(&["check-config", "/nonexistent/iroh-relay.toml"]);
+    assert!(!ok, "check-config accepted a missing file");
+    assert!(last.contains("cannot read config"), "{last}");
+}

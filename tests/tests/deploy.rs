@@ -207,9 +207,17 @@ fn systemd_unit_is_valid_and_hardened() {
         setting(&unit, "ExecStart"),
         Some("/usr/local/bin/uring-relay --config-path /etc/maddy/iroh-relay.toml")
     );
+    let reloads: Vec<&str> = unit
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("ExecReload="))
+        .collect();
     assert_eq!(
-        setting(&unit, "ExecReload"),
-        Some("/bin/kill -HUP $MAINPID")
+        reloads,
+        [
+            "/usr/local/bin/uring-relay check-config /etc/maddy/iroh-relay.toml",
+            "/bin/kill -HUP $MAINPID"
+        ],
+        "the config is checked before SIGHUP"
     );
     let nofile: u64 = setting(&unit, "LimitNOFILE")
         .expect("LimitNOFILE set")

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use std::sync::Arc;
 
-use relay_core::config::{ConfigFile, IoBackend};
+use relay_core::config::{ConfigError, ConfigFile, IoBackend};
 use relay_core::fdlimit;
 use relay_core::logging::LogFormat;
 use relay_core::metrics::{ShardMetrics, StunMetrics};
@@ -30,7 +30,7 @@ pub static malloc_conf: &[u8; 60] =
 
 /// Relay server for iroh 0.35 and 1.x clients on io_uring (or epoll), sharded per core.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(name = "uring-relay", version, about)]
 struct Cli {
     /// Run in development mode: plain HTTP, default port 3340.
     #[arg(long)]
@@ -45,10 +45,26 @@ struct Cli {
     /// Log line format on stderr (filter with RUST_LOG).
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Reads and validates a config file as the relay would, without
+    /// serving: exits 0 if it would start with it, else 1 with the reason
+    /// (run it before a reload, so a broken file is never loaded).
+    CheckConfig {
+        /// The TOML file to check.
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::CheckConfig { file }) = &cli.command {
+        return check_config(file, cli.dev);
+    }
     let log_guard = relay_core::logging::init(cli.log_format);
     let result = run(&cli);
     // Flushes queued log lines (bounded: a stuck stderr does not hang exit).
@@ -114,6 +130,28 @@ fn run(cli: &Cli) -> Result<(), String> {
     // The caller exits without unwinding the shard runtimes (see
     // shard::shard_main).
     Ok(())
+}
+
+fn check_config(path: &std::path::Path, dev: bool) -> ExitCode {
+    match ConfigFile::load_existing(path).and_then(|f| f.resolve(dev)) {
+        Ok(config) => {
+            println!(
+                "{}: ok (relay on {}, {} shards)",
+                path.display(),
+                config.http_bind_addr,
+                config.shards
+            );
+            ExitCode::SUCCESS
+        }
+        Err(ConfigError::Invalid(reason)) => {
+            eprintln!("uring-relay: invalid config {}: {reason}", path.display());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("uring-relay: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Raises the open-file soft limit to the hard limit (services often get
