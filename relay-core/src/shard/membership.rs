@@ -60,6 +60,12 @@ impl Shard {
                 fm.clients_inactive_added.inc();
             }
         }
+        tracing::debug!(
+            shard = self.id,
+            client = %crate::proto::key::short_hex(&client.key),
+            ?dialect,
+            "registered"
+        );
         fm.accepts.inc();
         fm.unique_client_keys.inc();
         self.update_client_gauge(family);
@@ -73,6 +79,12 @@ impl Shard {
         let family = client.family;
         let removed = self.registry(family).borrow_mut().remove(client);
         let fm = self.fm(family);
+        tracing::debug!(
+            shard = self.id,
+            client = %crate::proto::key::short_hex(&client.key),
+            reason = ?client.close_reason(),
+            "unregistered"
+        );
         fm.disconnects.inc();
         self.update_client_gauge(family);
         match removed {

@@ -52,6 +52,11 @@ impl Shard {
         let fm = self.fm(r.family);
         let Some(c) = registry.active(r.dst) else {
             if r.kind == RecordKind::Packet {
+                tracing::trace!(
+                    src = %crate::proto::key::short_hex(r.src),
+                    dst = %crate::proto::key::short_hex(r.dst),
+                    "dropped: destination not connected"
+                );
                 fm.dropped_unknown_dst.inc();
                 fm.packet_dropped(
                     r.family == crate::proto::Family::V035
