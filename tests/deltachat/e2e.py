@@ -11,6 +11,7 @@ import logging
 import shutil
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from scenarios import Failed, Run, Steps
@@ -30,6 +31,9 @@ def run_once(args, label):
         with Topology(names) as topo:
             step(f"namespaces up ({', '.join(names)}), work dir {root}")
             run = Run(args, topo, root, step, report)
+            # A hung call into a core or server ends with its process killed.
+            watchdog = threading.Timer(args.run_timeout, watchdog_fired, (topo, report))
+            watchdog.start()
             try:
                 run.setup()
                 if "pair" in args.scenarios or "restart" in args.scenarios:
@@ -39,11 +43,24 @@ def run_once(args, label):
                         getattr(run, name)()
                 report["ok"] = True
             finally:
+                watchdog.cancel()
                 run.teardown()
     except Failed as e:
         report["error"] = str(e)
     except Exception as e:  # setup errors: same report, with the type
         report["error"] = f"{type(e).__name__}: {e}"
+    if "watchdog" in report:
+        report["ok"] = False
+        report["error"] = f"{report['watchdog']}; then {report.get('error')}"
+    return finish(args, report, root, step)
+
+
+def watchdog_fired(topo, report):
+    report["watchdog"] = "run exceeded --run-timeout, every process killed"
+    topo.kill_processes()
+
+
+def finish(args, report, root, step):
     step("passed" if report["ok"] else f"FAILED: {report['error']}")
     if report["ok"] and not args.keep:
         shutil.rmtree(root, ignore_errors=True)
@@ -71,10 +88,15 @@ def main():
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--timeout", type=float, default=45,
                    help="seconds each realtime direction may take")
-    p.add_argument("--order", choices=["one-by-one", "together"], default="one-by-one",
-                   help="send a->b and then b->a, or both directions at once")
+    p.add_argument("--order", choices=["together", "one-by-one"], default="together",
+                   help="both directions at once (as Delta Chat's own tests), or a->b "
+                   "while b is silent, then b->a (exposes iroh-gossip 0.35's stall)")
+    p.add_argument("--advertise", choices=["both", "b-then-a"], default="both",
+                   help="a and b advertise at once, or b first and a once b's arrived")
     p.add_argument("--negative-timeout", type=float, default=20)
     p.add_argument("--restart-bound", type=float, default=60)
+    p.add_argument("--run-timeout", type=float, default=300,
+                   help="kill everything when one run takes longer")
     p.add_argument("--workdir", default=None)
     p.add_argument("--keep", action="store_true", help="keep logs of passing runs too")
     p.add_argument("--client-log", default="info,iroh=info")

@@ -11,7 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from topology import SERVER_NS, SERVICE_ADDR, in_ns, wait_listening
+from topology import PREFIX, SERVER_NS, SERVICE_ADDR, in_ns, wait_listening
 
 DOMAIN = "example.org"
 PASSWORD = "dce2e-password"
@@ -22,7 +22,7 @@ METADATA_KEY = "/shared/vendor/deltachat/irohrelay"
 def dovecot_conf(d: Path, metadata: bool) -> str:
     meta = ("mail_attribute_dict = file:%h/dovecot-attributes\n"
             "protocol imap {\n  imap_metadata = yes\n}\n") if metadata else ""
-    return f"""instance_name = dce2e
+    return f"""instance_name = {PREFIX}
 base_dir = {d}/run
 state_dir = {d}/state
 log_path = {d}/dovecot.log

@@ -109,7 +109,8 @@ class Stream:
         return None
 
 
-def advert_received(client, msg_id):
+def wait_advert(client, msg_id, timeout):
+    """True once the client got a peer's advertisement for its app msg_id."""
     return client.journal.wait(
         lambda e: e["kind"] == EventType.WEBXDC_REALTIME_ADVERTISEMENT_RECEIVED
-        and e["msgId"] == msg_id, 0) is not None
+        and e["msgId"] == msg_id, timeout) is not None

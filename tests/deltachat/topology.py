@@ -5,14 +5,19 @@ address (10.77.0.1, on its loopback). Each client namespace has a veth link
 to the server namespace and a route to 10.77.0.0/16 through it. The server
 does not forward, so a client reaches the server but never another client:
 iroh's direct paths fail and everything goes through the relay.
+
+DCE2E_INSTANCE=N (1-9) shifts names and addresses, so runs can go side by side.
 """
 
+import os
 import subprocess
 import time
 
-PREFIX = "dce2e"
+INSTANCE = int(os.environ.get("DCE2E_INSTANCE", "0"))
+PREFIX = f"dce2e{INSTANCE}" if INSTANCE else "dce2e"
+NET = f"10.{77 + INSTANCE}"
 SERVER_NS = f"{PREFIX}-srv"
-SERVICE_ADDR = "10.77.0.1"
+SERVICE_ADDR = f"{NET}.0.1"
 
 
 def run(*args, check=True):
@@ -40,7 +45,7 @@ class Topology:
         for i, name in enumerate(self.clients, start=1):
             ns = self.client_ns[name]
             near, far = f"{PREFIX}-{name}0", f"{PREFIX}-{name}1"
-            net = f"10.77.{i}"
+            net = f"{NET}.{i}"
             run("ip", "netns", "add", ns)
             run("ip", "link", "add", near, "netns", SERVER_NS, "type", "veth",
                 "peer", "name", far, "netns", ns)
@@ -49,7 +54,7 @@ class Topology:
             run(*in_ns(ns, "ip", "link", "set", "lo", "up"))
             run(*in_ns(ns, "ip", "addr", "add", f"{net}.2/24", "dev", far))
             run(*in_ns(ns, "ip", "link", "set", far, "up"))
-            run(*in_ns(ns, "ip", "route", "add", "10.77.0.0/16", "via", f"{net}.1"))
+            run(*in_ns(ns, "ip", "route", "add", f"{NET}.0.0/16", "via", f"{net}.1"))
             self.client_addr[name] = f"{net}.2"
         return self
 
@@ -58,14 +63,18 @@ class Topology:
 
     def delete_leftovers(self):
         """Removes this test's namespaces, also those of a killed earlier run."""
-        listed = run("ip", "netns", "list", check=False).stdout.split("\n")
-        for line in listed:
-            name = line.split(" ")[0]
-            if name.startswith(f"{PREFIX}-"):
-                pids = run("ip", "netns", "pids", name, check=False).stdout.split()
-                for pid in pids:
-                    run("kill", "-9", pid, check=False)
-                run("ip", "netns", "delete", name, check=False)
+        for name in self.kill_processes():
+            run("ip", "netns", "delete", name, check=False)
+
+    def kill_processes(self):
+        """SIGKILLs everything in this test's namespaces; returns their names."""
+        names = [line.split(" ")[0] for line in
+                 run("ip", "netns", "list", check=False).stdout.split("\n")]
+        names = [n for n in names if n.startswith(f"{PREFIX}-")]
+        for name in names:
+            for pid in run("ip", "netns", "pids", name, check=False).stdout.split():
+                run("kill", "-9", pid, check=False)
+        return names
 
     def _srv(self, *args):
         run(*in_ns(SERVER_NS, *args))
