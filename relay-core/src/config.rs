@@ -16,11 +16,14 @@ pub const MIN_QUEUED_BYTES: u64 = crate::queue::MAX_QUEUED_BYTES as u64;
 #[derive(Debug, Default, Deserialize)]
 pub struct ConfigFile {
     pub enable_relay: Option<bool>,
+    #[serde(default, deserialize_with = "crate::socket_addr::deserialize_opt")]
     pub http_bind_addr: Option<SocketAddr>,
     pub enable_stun: Option<bool>,
+    #[serde(default, deserialize_with = "crate::socket_addr::deserialize_opt")]
     pub stun_bind_addr: Option<SocketAddr>,
     pub enable_quic_addr_discovery: Option<bool>,
     pub enable_metrics: Option<bool>,
+    #[serde(default, deserialize_with = "crate::socket_addr::deserialize_opt")]
     pub metrics_bind_addr: Option<SocketAddr>,
     pub key_cache_capacity: Option<usize>,
     #[serde(default)]

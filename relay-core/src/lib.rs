@@ -19,5 +19,6 @@ pub mod queue;
 pub mod ratelimit;
 pub mod router;
 pub mod shard;
+pub mod socket_addr;
 pub mod stun;
 pub mod sysmem;
