@@ -42,6 +42,7 @@ class Relay:
                                      stdout=log, stderr=log, env=env)
         log.close()
         if not wait_listening(SERVICE_ADDR, RELAY_PORT, 20):
+            self.stop(signal.SIGKILL)
             raise RuntimeError(f"{self.flavor} relay did not listen; log:\n{self.log_tail()}")
 
     def stop(self, sig=signal.SIGTERM):
