@@ -86,7 +86,6 @@ class Client:
 
     def configure(self, addr, imap_port):
         """Mail servers by IP literal: no autoconfig, no DNS."""
-        self.addr = addr
         self.account.set_config("displayname", self.name)
         self.account.add_or_update_transport({
             "addr": addr, "password": PASSWORD,
@@ -107,10 +106,10 @@ class Client:
             self.rpc.process.wait(15)
             self.rpc = None
 
-    def infos(self, needle):
-        """Info events of the core that contain needle."""
-        return self.journal.matching(
-            lambda e: e["kind"] == EventType.INFO and needle in e.get("msg", ""))
+    def wait_info(self, needle, timeout):
+        """The core's first Info event containing needle, or None."""
+        return self.journal.wait(
+            lambda e: e["kind"] == EventType.INFO and needle in e.get("msg", ""), timeout)
 
     def core_log(self):
         return self.log_path.read_text(errors="replace")
@@ -118,7 +117,7 @@ class Client:
     def vcard(self):
         return self.account.self_contact.make_vcard()
 
-    def chat_with(self, *others) -> "Chat":
+    def chat_with(self, *others):
         """A 1:1 chat (one other) or a group (several), members from their
         vCards, so the chat is encrypted from its first message."""
         contacts = [self.account.import_vcard(o.vcard())[0] for o in others]

@@ -29,7 +29,6 @@ class Direction:
         return [(c, m) for c, m in self.receivers if c.name not in self.arrived]
 
     def check(self):
-        now = time.monotonic()
         for client, msg_id in self.pending():
             for t, data in client.journal.realtime(msg_id):
                 if data == self.payload:

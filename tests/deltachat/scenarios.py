@@ -79,8 +79,7 @@ class Run:
             c.go_online()
         step(f"{len(names)} Delta Chat cores configured and online")
         for c in self.clients.values():
-            expect(c.journal.wait(lambda e: e["kind"] == "Info"
-                                  and "Server supports metadata" in e.get("msg", ""), 20),
+            expect(c.wait_info("Server supports metadata", 20),
                    f"{c.name}: the core never read server METADATA")
         step("every core read the server's METADATA")
 
