@@ -244,11 +244,15 @@ fn systemd_unit_is_valid_and_hardened() {
         bin.display(),
         config.display()
     );
+    // Every command of the unit runs the installed binary: point them all
+    // at the built one.
     let copy: String = unit
         .lines()
         .map(|l| {
             if l.starts_with("ExecStart=") {
                 exec.clone()
+            } else if l.starts_with("ExecReload=/usr/local/bin/uring-relay ") {
+                l.replace("/usr/local/bin/uring-relay", &bin.display().to_string())
             } else {
                 l.to_owned()
             }
