@@ -127,3 +127,41 @@ fn check_config_accepts_the_example_and_rejects_broken_files() {
     assert!(!ok, "check-config accepted a missing file");
     assert!(last.contains("cannot read config"), "{last}");
 }
+
+/// chatmail's deploy accepts port 3340 only when `ss` names its holder
+/// `iroh-relay`: the binary installed under that name must run as that
+/// process name, with the same command line.
+#[test]
+fn runs_under_the_name_iroh_relay() {
+    if tests::skip_on_reference("uring-relay under another name") {
+        return;
+    }
+    let bin = relay_binary().expect("relay binary");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let alias = dir.path().join("iroh-relay");
+    std::os::unix::fs::symlink(&bin, &alias).expect("symlink");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let cfg = config_file(&format!(
+        "http_bind_addr = \"127.0.0.1:{port}\"\nenable_stun = false\nenable_metrics = false\n"
+    ));
+    let mut child = Command::new(&alias)
+        .arg("--config-path")
+        .arg(cfg.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn iroh-relay alias");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "alias not serving on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", child.id())).expect("comm");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(comm.trim(), "iroh-relay");
+}
