@@ -150,10 +150,14 @@ async fn burst(
 async fn settled_rss(pid: u32) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut last = rss(pid);
+    // The allocator returns memory in steps: one flat interval can sit
+    // between two drops, so settled means flat twice in a row.
+    let mut flat = 0;
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let now = rss(pid);
-        if now + MIB / 4 >= last || Instant::now() > deadline {
+        flat = if now + MIB / 4 >= last { flat + 1 } else { 0 };
+        if flat == 2 || Instant::now() > deadline {
             return now;
         }
         last = now;
