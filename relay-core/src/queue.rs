@@ -33,6 +33,8 @@ pub struct Taken {
     pub bytes: Vec<u8>,
     /// Packets among `bytes`.
     pub packets: usize,
+    /// Frames in both lanes, packets included.
+    pub frames: usize,
 }
 
 #[derive(Debug)]
@@ -41,6 +43,7 @@ pub struct SendQueue {
     bytes: Vec<u8>,
     urgent: Vec<u8>,
     packets: usize,
+    frames: usize,
 }
 
 impl SendQueue {
@@ -51,6 +54,7 @@ impl SendQueue {
             bytes: Vec::new(),
             urgent: Vec::new(),
             packets: 0,
+            frames: 0,
         }
     }
 
@@ -70,6 +74,7 @@ impl SendQueue {
         self.bytes.reserve(recv_packet_cost(d.contents.len()));
         self.dialect.write_datagram(&mut self.bytes, src, d);
         self.packets += 1;
+        self.frames += 1;
         if first {
             Pushed::First
         } else {
@@ -90,6 +95,9 @@ impl SendQueue {
             _ => &mut self.bytes,
         };
         self.dialect.encode(lane, frame);
+        if self.len() > before {
+            self.frames += 1;
+        }
         if first && self.len() > before {
             Pushed::First
         } else {
@@ -107,6 +115,7 @@ impl SendQueue {
         }
         let first = self.is_empty();
         self.bytes.extend_from_slice(bytes);
+        self.frames += 1;
         if first {
             Pushed::First
         } else {
@@ -120,6 +129,7 @@ impl SendQueue {
             urgent: std::mem::take(&mut self.urgent),
             bytes: std::mem::take(&mut self.bytes),
             packets: std::mem::take(&mut self.packets),
+            frames: std::mem::take(&mut self.frames),
         }
     }
 
@@ -151,6 +161,7 @@ impl SendQueue {
         let bytes = self.len();
         self.bytes = Vec::new();
         self.urgent = Vec::new();
+        self.frames = 0;
         (std::mem::take(&mut self.packets), bytes)
     }
 }
@@ -175,6 +186,7 @@ mod tests {
         assert_eq!(q.push_frame(&ServerFrame::Pong([2; 8])), Pushed::Behind);
         let t = q.take();
         assert_eq!(t.packets, 1);
+        assert_eq!(t.frames, 3);
         assert!(q.is_empty());
         let p = next_frame(&t.urgent).unwrap().unwrap();
         assert_eq!(

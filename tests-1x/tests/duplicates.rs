@@ -2,10 +2,12 @@
 //! connection is active, the older stays open and inactive, told so in its
 //! version's words, and comes back when the newer leaves.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use relay_core::proto::Status;
-use tests::{bounded, start_relay};
+use tests::relay::free_port;
+use tests::{bounded, openmetrics, start_relay, RelayOptions, RelayProcess};
 use tests_1x::raw::{public, signing_key, ty, Raw};
 
 const T: Duration = Duration::from_secs(60);
@@ -24,8 +26,23 @@ fn health(text: &str) -> Vec<u8> {
     m
 }
 
+/// The inactive connections the metrics count.
+async fn inactive(metrics: SocketAddr) -> f64 {
+    let m = openmetrics::scrape(metrics).await.unwrap();
+    m.samples_named("uring_relay_duplicate_key_connections")
+        .iter()
+        .filter(|s| s.labels.iter().any(|(k, v)| k == "family" && v == "1.x"))
+        .map(|s| s.value)
+        .sum()
+}
+
 async fn displaced_and_promoted(version: &str) {
-    let relay = start_relay(2);
+    let metrics = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
+    let relay = RelayProcess::start_with(RelayOptions {
+        metrics_addr: Some(metrics),
+        ..Default::default()
+    })
+    .unwrap();
     let addr = relay.addr();
     let (k, kc) = (signing_key(), signing_key());
     let mut c = Raw::handshake(addr, "iroh-relay-v2", &kc).await.unwrap();
@@ -39,6 +56,7 @@ async fn displaced_and_promoted(version: &str) {
         ),
     };
     assert_eq!(first.expect_data().await.unwrap(), displaced);
+    assert_eq!(inactive(metrics).await, 1.0);
     // Packets go to the newer connection; the older can still send.
     c.send(&datagram(&public(&k), b"to the newest"))
         .await
@@ -54,6 +72,7 @@ async fn displaced_and_promoted(version: &str) {
     // The newer leaves: the older is told it is healthy and receives again.
     drop(second);
     assert_eq!(first.expect_data().await.unwrap(), healthy);
+    assert_eq!(inactive(metrics).await, 0.0);
     c.send(&datagram(&public(&k), b"back again")).await.unwrap();
     assert_eq!(&first.expect_data().await.unwrap()[34..], b"back again");
 }

@@ -4,12 +4,14 @@
 //! relaxed load and store on a cache line no other core writes: no locked
 //! instructions and no sharing on the hot path.
 
+mod histogram;
 mod render;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::proto::Family;
 
+pub use histogram::{Histogram, Spec};
 pub use render::{process_rss_bytes, render, ProcessStats};
 
 /// A counter written by one thread, read by any.
@@ -17,6 +19,9 @@ pub use render::{process_rss_bytes, render, ProcessStats};
 pub struct Counter(AtomicU64);
 
 impl Counter {
+    pub const fn new() -> Self {
+        Self(AtomicU64::new(0))
+    }
     #[inline]
     pub fn add(&self, n: u64) {
         self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
@@ -109,6 +114,7 @@ metric_group! {
     replaced => "uring_relay_replaced_connections", "counter", "Connections closed because the same key connected again.";
     peer_gone_sent => "uring_relay_peer_gone_sent", "counter", "PeerGone / EndpointGone frames queued to clients.";
     clients => "uring_relay_clients", "gauge", "Endpoint ids registered on this shard.";
+    duplicate_key_connections => "uring_relay_duplicate_key_connections", "gauge", "Connections kept open, inactive, beside a newer one with the same endpoint id (1.x; 0.35 closes the older one).";
     }
 }
 
@@ -141,14 +147,51 @@ impl FamilyCounters {
     }
 }
 
-/// Everything one shard counts: its own counters and one set per family.
-#[derive(Debug, Default)]
+/// Frames one write to a client carried: how well sends coalesce.
+pub static WRITE_FRAMES: Spec = Spec {
+    name: "uring_relay_write_frames",
+    help: "Frames carried by each write to a client (packets and control frames coalesced into one write).",
+    bounds: &[1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+    scale: 1.0,
+};
+
+/// Microseconds from a frame entering an empty queue to its write.
+pub static QUEUE_WAIT: Spec = Spec {
+    name: "uring_relay_queue_wait_seconds",
+    help: "Time the oldest frame of each write waited in its client's send queue.",
+    bounds: &[
+        50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+        1_000_000, 2_500_000,
+    ],
+    scale: 1e6,
+};
+
+/// Everything one shard counts: its own counters, one set per family and
+/// the write histograms.
+#[derive(Debug)]
 pub struct ShardMetrics {
     pub shard: ShardCounters,
     families: [FamilyCounters; 2],
+    pub write_frames: Histogram,
+    pub queue_wait: Histogram,
+}
+
+impl Default for ShardMetrics {
+    fn default() -> Self {
+        Self {
+            shard: ShardCounters::default(),
+            families: Default::default(),
+            write_frames: Histogram::new(&WRITE_FRAMES),
+            queue_wait: Histogram::new(&QUEUE_WAIT),
+        }
+    }
 }
 
 impl ShardMetrics {
+    pub(crate) fn histograms(&self) -> [&Histogram; 2] {
+        [&self.write_frames, &self.queue_wait]
+    }
+
     pub fn family(&self, f: Family) -> &FamilyCounters {
         &self.families[f as usize]
     }
@@ -175,8 +218,13 @@ mod tests {
         let process = ProcessStats {
             rss_bytes: Some(4096),
             open_fds: Some(7),
+            max_fds: Some(20000),
             log_lines_dropped: 3,
         };
+        a.write_frames.observe(1);
+        b.write_frames.observe(3);
+        b.queue_wait.observe(120);
+        b.family(Family::V1x).duplicate_key_connections.set(2);
         let text = render(Some(&stun), &[&a, &b], process);
         assert!(text.starts_with("# HELP stun_requests "));
         assert!(text.contains("stun_requests_total 3\n"));
@@ -196,6 +244,24 @@ mod tests {
         assert!(!text.contains("_total_total{family=\"1.x\"}"));
         assert!(text.contains("process_resident_memory_bytes 4096\n"));
         assert!(text.contains("process_open_fds 7\n"));
+        assert!(text.contains("process_max_fds 20000\n"));
+        assert!(
+            text.contains("uring_relay_duplicate_key_connections{shard=\"1\",family=\"1.x\"} 2\n")
+        );
+        assert!(text.contains(
+            "# TYPE uring_relay_write_frames histogram\n\
+             uring_relay_write_frames_bucket{le=\"1\"} 1\n\
+             uring_relay_write_frames_bucket{le=\"2\"} 1\n\
+             uring_relay_write_frames_bucket{le=\"4\"} 2\n"
+        ));
+        assert!(text.contains(
+            "uring_relay_write_frames_bucket{le=\"+Inf\"} 2\n\
+             uring_relay_write_frames_count 2\n\
+             uring_relay_write_frames_sum 4\n"
+        ));
+        assert!(text.contains("uring_relay_queue_wait_seconds_bucket{le=\"0.0001\"} 0\n"));
+        assert!(text.contains("uring_relay_queue_wait_seconds_bucket{le=\"0.00025\"} 1\n"));
+        assert!(text.contains("uring_relay_queue_wait_seconds_sum 0.00012\n"));
         assert!(text.contains("uring_relay_log_lines_dropped_total 3\n"));
         assert!(text.contains(
             "# TYPE uring_relay_accept_errors counter\n\

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Counter, ShardMetrics, StunMetrics};
+use super::{Counter, ShardMetrics, Spec, StunMetrics};
 use crate::proto::Family;
 
 /// Process-wide figures, read at scrape time.
@@ -13,6 +13,8 @@ use crate::proto::Family;
 pub struct ProcessStats {
     pub rss_bytes: Option<u64>,
     pub open_fds: Option<u64>,
+    /// The soft `RLIMIT_NOFILE`: accepts fail once open fds reach it.
+    pub max_fds: Option<u64>,
     pub log_lines_dropped: u64,
 }
 
@@ -23,9 +25,39 @@ impl ProcessStats {
             open_fds: std::fs::read_dir("/proc/self/fd")
                 .ok()
                 .map(|d| d.count() as u64),
+            max_fds: crate::fdlimit::get().ok().map(|(soft, _)| soft),
             log_lines_dropped: crate::logging::dropped_lines(),
         }
     }
+}
+
+/// One histogram summed over shards: `shards[s]` is (bucket counts, sum).
+fn render_histogram(out: &mut String, spec: &Spec, shards: &[(Vec<u64>, u64)]) {
+    let name = spec.name;
+    let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} histogram", spec.help);
+    let buckets = spec.bounds.len() + 1;
+    let mut cumulative = 0;
+    for i in 0..buckets {
+        cumulative += shards
+            .iter()
+            .map(|(b, _)| b.get(i).copied().unwrap_or(0))
+            .sum::<u64>();
+        match spec.bounds.get(i) {
+            Some(&b) => {
+                let le = b as f64 / spec.scale;
+                let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
+            }
+            None => {
+                let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
+            }
+        }
+    }
+    let sum: u64 = shards.iter().map(|(_, s)| s).sum();
+    let _ = writeln!(
+        out,
+        "{name}_count {cumulative}\n{name}_sum {}",
+        sum as f64 / spec.scale
+    );
 }
 
 /// VmRSS of this process, from /proc.
@@ -148,6 +180,12 @@ pub fn render(
             }
         }
     }
+    if let Some(first) = shards.first() {
+        for (i, h) in first.histograms().iter().enumerate() {
+            let all: Vec<_> = shards.iter().map(|s| s.histograms()[i].read()).collect();
+            render_histogram(&mut out, h.spec(), &all);
+        }
+    }
     let gauges = [
         (
             "process_resident_memory_bytes",
@@ -158,6 +196,11 @@ pub fn render(
             "process_open_fds",
             "Number of open file descriptors.",
             process.open_fds,
+        ),
+        (
+            "process_max_fds",
+            "Maximum number of open file descriptors.",
+            process.max_fds,
         ),
     ];
     for (name, help, v) in gauges {

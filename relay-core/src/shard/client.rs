@@ -55,6 +55,8 @@ pub struct Client {
     /// receiver is stalled only if this gets old, not if a large write
     /// drains slowly.
     pub write_progress: Cell<Option<Instant>>,
+    /// When the queue last went from empty to holding a frame.
+    queued_since: Cell<Option<Instant>>,
     /// The kernel's acknowledged-bytes count when the write was first
     /// suspected of stalling, and when (see [`super::tcp_info`]).
     pub stall_probe: Cell<Option<(u64, Instant)>>,
@@ -95,6 +97,7 @@ impl Client {
             wake: Notify::new(),
             closed: Cell::new(None),
             write_progress: Cell::new(None),
+            queued_since: Cell::new(None),
             stall_probe: Cell::new(None),
             last_recv: Cell::new(Instant::now()),
             ping_interval: Duration::from_secs(15 + jitter),
@@ -165,6 +168,7 @@ impl Client {
         }
         fm.bytes_sent.add(len as u64);
         if pushed == Pushed::First {
+            self.queued_since.set(Some(Instant::now()));
             self.wake.notify_one();
         }
         true
@@ -194,6 +198,7 @@ impl Client {
         self.budget.charge(&self.held, queue.len() - before);
         drop(queue);
         if pushed == Pushed::First {
+            self.queued_since.set(Some(Instant::now()));
             self.wake.notify_one();
         }
         pushed != Pushed::Full
@@ -203,6 +208,11 @@ impl Client {
     /// [`Client::written`] after writing it.
     pub fn take_queued(&self) -> Taken {
         self.queue.borrow_mut().take()
+    }
+
+    /// How long the oldest of the frames just taken waited.
+    pub fn queue_wait(&self) -> Option<Duration> {
+        self.queued_since.take().map(|t| t.elapsed())
     }
 
     /// Returns a buffer from [`Client::take_queued`] once its write ended,

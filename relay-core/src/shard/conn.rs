@@ -269,6 +269,10 @@ async fn write_loop(shard: Rc<Shard>, client: Rc<Client>) {
             continue;
         }
         m.shard.queued_packets.sub(taken.packets as u64);
+        m.write_frames.observe(taken.frames as u64);
+        if let Some(waited) = client.queue_wait() {
+            m.queue_wait.observe(waited.as_micros() as u64);
+        }
         let mut failed = None;
         for buf in [taken.urgent, taken.bytes] {
             if buf.is_empty() || failed.is_some() {

@@ -61,6 +61,8 @@ pub enum Removed<C> {
 pub struct Registry<C> {
     policy: DupPolicy,
     map: KeyMap<Slot<C>>,
+    /// Inactive connections over all keys.
+    inactive: usize,
 }
 
 impl<C: Member> Registry<C> {
@@ -68,6 +70,7 @@ impl<C: Member> Registry<C> {
         Self {
             policy,
             map: KeyMap::default(),
+            inactive: 0,
         }
     }
 
@@ -90,6 +93,7 @@ impl<C: Member> Registry<C> {
             DupPolicy::CloseOld => Inserted::Replaced(old),
             DupPolicy::KeepInactive => {
                 slot.inactive.push(old.clone());
+                self.inactive += 1;
                 Inserted::Demoted(old)
             }
         }
@@ -110,10 +114,12 @@ impl<C: Member> Registry<C> {
                 return Removed::NotFound;
             };
             slot.inactive.remove(i);
+            self.inactive -= 1;
             c.sent_to_into(&mut slot.departed_sent_to);
             return Removed::Inactive;
         }
         if let Some(next) = slot.inactive.pop() {
+            self.inactive -= 1;
             c.sent_to_into(&mut slot.departed_sent_to);
             slot.active = next.clone();
             return Removed::Promoted(next);
@@ -129,6 +135,11 @@ impl<C: Member> Registry<C> {
     /// Keys connected.
     pub fn len(&self) -> usize {
         self.map.len()
+    }
+
+    /// Connections kept open beside a newer one with their key.
+    pub fn inactive_len(&self) -> usize {
+        self.inactive
     }
 
     #[cfg(test)]
@@ -203,10 +214,13 @@ mod tests {
         assert!(matches!(r.insert(c.clone()), Inserted::Demoted(o) if o.id == 2));
         assert_eq!(r.connections().len(), 3);
         assert_eq!(r.len(), 1);
+        assert_eq!(r.inactive_len(), 2);
         // The most recently displaced comes back first.
         assert!(matches!(r.remove(&c), Removed::Promoted(n) if n.id == 2));
         assert_eq!(r.active(&[7; 32]).map(|c| c.id), Some(2));
+        assert_eq!(r.inactive_len(), 1);
         assert!(matches!(r.remove(&a), Removed::Inactive));
+        assert_eq!(r.inactive_len(), 0);
         let Removed::Last(mut peers) = r.remove(&b) else {
             panic!()
         };

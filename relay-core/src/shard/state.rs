@@ -107,8 +107,11 @@ impl Shard {
     }
 
     pub(super) fn update_client_gauge(&self, f: Family) {
-        let n = self.registry(f).borrow().len() as u64;
-        self.fm(f).clients.set(n);
+        let registry = self.registry(f).borrow();
+        self.fm(f).clients.set(registry.len() as u64);
+        self.fm(f)
+            .duplicate_key_connections
+            .set(registry.inactive_len() as u64);
     }
 }
 
