@@ -14,6 +14,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod metrics_http;
+pub mod probe;
 pub mod proto;
 pub mod queue;
 pub mod ratelimit;

@@ -58,12 +58,18 @@ enum Command {
         /// The TOML file to check.
         file: PathBuf,
     },
+    /// Checks a running relay as an iroh 0.35 client sees it (HTTP routes,
+    /// two clients, packets both ways with round-trip times); exits 0 when
+    /// all checks pass, 1 when one fails. See `probe --help`.
+    Probe(relay_core::probe::cli::ProbeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::CheckConfig { file }) = &cli.command {
-        return check_config(file, cli.dev);
+    match &cli.command {
+        Some(Command::CheckConfig { file }) => return check_config(file, cli.dev),
+        Some(Command::Probe(args)) => return relay_core::probe::cli::main(args),
+        None => {}
     }
     let log_guard = relay_core::logging::init(cli.log_format);
     let result = run(&cli);

@@ -1,0 +1,251 @@
+//! `uring-relay probe`: checks a running relay as an iroh 0.35 client sees
+//! it, for operators and monitoring (what derpprobe is for Tailscale).
+//!
+//! A run checks `/generate_204` (captive-portal challenge) and `/ping`,
+//! connects two fresh 0.35 clients, and sends `count` packets each way,
+//! each echoed back so its round trip is timed. Every check says in words
+//! what failed. Blocking std sockets with timeouts and a few threads: this
+//! is a client tool and never touches the relay's I/O runtime.
+//!
+//! ```no_run
+//! use relay_core::probe;
+//! let opts = probe::Options::new("http://127.0.0.1:3340").expect("valid URL");
+//! let report = probe::run(&opts);
+//! println!("{}", report.text());
+//! assert!(report.ok(), "{}", report.to_json());
+//! ```
+
+pub mod cli;
+pub mod client;
+pub mod exchange;
+pub mod http;
+pub mod metrics;
+pub mod net;
+pub mod report;
+pub mod target;
+
+use std::time::{Duration, Instant, SystemTime};
+
+pub use report::{Check, Report, Rtt, Status, CHECKS};
+pub use target::{Target, TargetError};
+
+use net::Failure;
+
+/// Default wait for each step.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default packets per direction.
+pub const DEFAULT_COUNT: u32 = 5;
+
+/// What to probe and how patiently.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub target: Target,
+    /// The wait for each step: a TCP connect, an HTTP answer, a client's
+    /// handshake, the echoes after a direction's last packet.
+    pub timeout: Duration,
+    /// Packets per direction (at least 1).
+    pub count: u32,
+}
+
+impl Options {
+    /// Options for `url` with the default timeout and count.
+    pub fn new(url: &str) -> Result<Options, TargetError> {
+        Ok(Options {
+            target: Target::parse(url)?,
+            timeout: DEFAULT_TIMEOUT,
+            count: DEFAULT_COUNT,
+        })
+    }
+}
+
+/// Runs every check once. Never panics on what the server sends; takes at
+/// most a few `timeout`s.
+pub fn run(opts: &Options) -> Report {
+    let started = SystemTime::now();
+    let t0 = Instant::now();
+    let count = opts.count.max(1);
+    let target = &opts.target;
+    let mut checks: Vec<Check> = Vec::with_capacity(CHECKS.len());
+    let report = |checks: Vec<Check>, address, a_to_b, b_to_a| Report {
+        url: target.url.clone(),
+        address,
+        started,
+        duration: t0.elapsed(),
+        count,
+        checks,
+        a_to_b,
+        b_to_a,
+    };
+
+    let addrs = match target.resolve() {
+        Ok(a) => a,
+        Err(reason) => {
+            checks.push(failed("generate_204", Duration::ZERO, reason));
+            skip_rest(&mut checks, "the relay's host does not resolve");
+            return report(checks, None, None, None);
+        }
+    };
+    let g204 = timed("generate_204", || {
+        http::check_generate_204(target, &addrs, opts.timeout)
+    });
+    let unreachable = matches!(&g204, (_, Err(f)) if f.unreachable);
+    checks.push(into_check(g204));
+    if unreachable {
+        skip_rest(&mut checks, "the relay is unreachable (see generate_204)");
+        return report(checks, None, None, None);
+    }
+    checks.push(into_check(timed("ping", || {
+        http::check_ping(target, &addrs, opts.timeout)
+    })));
+
+    let connect = |name| client::connect(target, &addrs, name, opts.timeout);
+    let (a, a_check) = split(timed("connect_a", || connect("A")));
+    let (b, b_check) = split(timed("connect_b", || connect("B")));
+    checks.push(a_check);
+    checks.push(b_check);
+    let address = a
+        .as_ref()
+        .or(b.as_ref())
+        .and_then(|c| c.peer())
+        .map(|p| p.to_string());
+    let (Some(mut a), Some(mut b)) = (a, b) else {
+        skip_rest(&mut checks, "needs both clients connected");
+        return report(checks, address, None, None);
+    };
+    let t = Instant::now();
+    let ab = exchange::run(&mut a, &mut b, count, opts.timeout);
+    checks.push(forward_check(
+        "forward_a_to_b",
+        &ab,
+        "A",
+        "B",
+        count,
+        opts.timeout,
+        t,
+    ));
+    let t = Instant::now();
+    let ba = exchange::run(&mut b, &mut a, count, opts.timeout);
+    checks.push(forward_check(
+        "forward_b_to_a",
+        &ba,
+        "B",
+        "A",
+        count,
+        opts.timeout,
+        t,
+    ));
+    report(checks, address, Some(ab), Some(ba))
+}
+
+fn timed<T>(
+    name: &'static str,
+    f: impl FnOnce() -> Result<T, Failure>,
+) -> (Check, Result<T, Failure>) {
+    let t = Instant::now();
+    let result = f();
+    let check = Check {
+        name,
+        status: Status::Pass,
+        duration: t.elapsed(),
+        detail: String::new(),
+    };
+    (check, result)
+}
+
+fn into_check((mut check, result): (Check, Result<String, Failure>)) -> Check {
+    match result {
+        Ok(detail) => check.detail = detail,
+        Err(f) => check.status = Status::Fail(f.reason),
+    }
+    check
+}
+
+fn split(
+    (mut check, result): (Check, Result<(client::Client, String), Failure>),
+) -> (Option<client::Client>, Check) {
+    match result {
+        Ok((c, detail)) => {
+            check.detail = detail;
+            (Some(c), check)
+        }
+        Err(f) => {
+            check.status = Status::Fail(f.reason);
+            (None, check)
+        }
+    }
+}
+
+fn failed(name: &'static str, duration: Duration, reason: String) -> Check {
+    Check {
+        name,
+        status: Status::Fail(reason),
+        duration,
+        detail: String::new(),
+    }
+}
+
+/// Marks every check not yet in `checks` as skipped.
+fn skip_rest(checks: &mut Vec<Check>, why: &str) {
+    for name in CHECKS.into_iter().skip(checks.len()) {
+        checks.push(Check {
+            name,
+            status: Status::Skipped(why.to_owned()),
+            duration: Duration::ZERO,
+            detail: String::new(),
+        });
+    }
+}
+
+/// The verdict on one direction, in words.
+fn forward_check(
+    name: &'static str,
+    d: &exchange::Direction,
+    from: &str,
+    to: &str,
+    count: u32,
+    timeout: Duration,
+    t: Instant,
+) -> Check {
+    let duration = t.elapsed();
+    let n = count as usize;
+    let within = net::secs(timeout);
+    let reason = if d.returned == n {
+        None
+    } else if let Some(e) = &d.error {
+        Some(format!(
+            "{e}; {} of {n} packets {from}→{to} came back",
+            d.returned
+        ))
+    } else if d.delivered == 0 {
+        Some(format!(
+            "relay accepted both clients but forwarded 0 of {n} packets from {from} to {to} within {within}"
+        ))
+    } else if d.delivered < n {
+        Some(format!(
+            "relay forwarded only {} of {n} packets from {from} to {to} within {within}",
+            d.delivered
+        ))
+    } else {
+        Some(format!(
+            "relay forwarded all {n} packets from {from} to {to}, but only {} of {n} replies from {to} to {from} within {within}",
+            d.returned
+        ))
+    };
+    match reason {
+        Some(r) => failed(name, duration, r),
+        None => Check {
+            name,
+            status: Status::Pass,
+            duration,
+            detail: match Rtt::of(&d.rtts) {
+                Some(rtt) => format!(
+                    "{n}/{n} round trips, rtt min {}, median {}, max {}",
+                    net::millis(rtt.min),
+                    net::millis(rtt.median),
+                    net::millis(rtt.max)
+                ),
+                None => format!("{n}/{n} round trips"),
+            },
+        },
+    }
+}

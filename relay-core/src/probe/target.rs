@@ -1,0 +1,154 @@
+//! The relay URL a probe is pointed at, as an iroh 0.35 client reads it:
+//! scheme, host and port count; the path does not (clients always dial
+//! `/relay`).
+
+use std::net::{SocketAddr, ToSocketAddrs};
+
+/// A parsed `http://host[:port][/path]` relay URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The URL as given (for reports and metric labels).
+    pub url: String,
+    /// Host as it goes into a socket lookup (IPv6 without brackets, no
+    /// trailing dot).
+    pub host: String,
+    pub port: u16,
+    /// The `Host` header value iroh sends: host without the trailing dot,
+    /// `:port` only for a non-default port.
+    pub host_header: String,
+}
+
+/// Why a URL cannot be probed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("{url:?} is not a URL ({reason}); expected one like http://relay.example.org:3340")]
+    Invalid { url: String, reason: String },
+    #[error(
+        "{0}: https relay URLs are not supported yet (uring-relay serves plain HTTP; \
+         probe the relay's own http:// port, e.g. http://127.0.0.1:3340, behind the TLS proxy)"
+    )]
+    Https(String),
+    #[error("{url}: unsupported scheme {scheme:?}; the probe speaks http:// only")]
+    Scheme { url: String, scheme: String },
+    #[error("{0}: the URL has no host")]
+    NoHost(String),
+}
+
+impl Target {
+    pub fn parse(url: &str) -> Result<Target, TargetError> {
+        let trimmed = url.trim();
+        if !trimmed.contains("://") {
+            return Err(TargetError::Invalid {
+                url: trimmed.to_owned(),
+                reason: "no http:// in front".to_owned(),
+            });
+        }
+        let parsed = url::Url::parse(trimmed).map_err(|e| TargetError::Invalid {
+            url: trimmed.to_owned(),
+            reason: e.to_string(),
+        })?;
+        match parsed.scheme() {
+            "http" => {}
+            "https" => return Err(TargetError::Https(trimmed.to_owned())),
+            other => {
+                return Err(TargetError::Scheme {
+                    url: trimmed.to_owned(),
+                    scheme: other.to_owned(),
+                })
+            }
+        }
+        let host = match parsed.host() {
+            Some(url::Host::Domain(d)) => d.trim_end_matches('.').to_owned(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => return Err(TargetError::NoHost(trimmed.to_owned())),
+        };
+        if host.is_empty() {
+            return Err(TargetError::NoHost(trimmed.to_owned()));
+        }
+        // The url crate drops a port equal to the scheme's default.
+        let port = parsed.port_or_known_default().unwrap_or(80);
+        let bracketed = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.clone()
+        };
+        let host_header = match parsed.port() {
+            Some(p) => format!("{bracketed}:{p}"),
+            None => bracketed,
+        };
+        Ok(Target {
+            url: trimmed.to_owned(),
+            host,
+            port,
+            host_header,
+        })
+    }
+
+    /// `host:port` for messages (IPv6 in brackets).
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The addresses the host resolves to (blocking DNS lookup).
+    pub fn resolve(&self) -> Result<Vec<SocketAddr>, String> {
+        match (self.host.as_str(), self.port).to_socket_addrs() {
+            Ok(addrs) => {
+                let addrs: Vec<SocketAddr> = addrs.collect();
+                if addrs.is_empty() {
+                    Err(format!("{} resolves to no address", self.host))
+                } else {
+                    Ok(addrs)
+                }
+            }
+            Err(e) => Err(format!("cannot resolve host {}: {e}", self.host)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_urls() {
+        let t = Target::parse("http://127.0.0.1:3340").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("127.0.0.1", 3340));
+        assert_eq!(t.host_header, "127.0.0.1:3340");
+        let t = Target::parse("http://relay.example.org./relay").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("relay.example.org", 80));
+        assert_eq!(t.host_header, "relay.example.org");
+        let t = Target::parse("http://[::1]:3340/").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 3340));
+        assert_eq!(t.host_header, "[::1]:3340");
+        assert_eq!(t.authority(), "[::1]:3340");
+        assert_eq!(Target::parse("http://h:80").unwrap().host_header, "h");
+    }
+
+    #[test]
+    fn rejected_urls() {
+        let https = Target::parse("https://relay.example.org").unwrap_err();
+        assert!(matches!(https, TargetError::Https(_)));
+        assert!(https.to_string().contains("not supported yet"), "{https}");
+        assert!(matches!(
+            Target::parse("ws://h:1"),
+            Err(TargetError::Scheme { .. })
+        ));
+        assert!(matches!(
+            Target::parse("relay.example.org:3340"),
+            Err(TargetError::Invalid { .. })
+        ));
+        assert!(matches!(
+            Target::parse("http://h:99999"),
+            Err(TargetError::Invalid { .. })
+        ));
+        assert!(matches!(
+            Target::parse("not a url"),
+            Err(TargetError::Invalid { .. })
+        ));
+    }
+}
