@@ -85,6 +85,9 @@ pub struct RelayOptions {
     /// Run the relay through this program (`wrapper relay-bin args…`),
     /// e.g. one that blocks io_uring first.
     pub wrapper: Option<PathBuf>,
+    /// Run this binary instead of [`relay_binary`]'s (e.g. the reference
+    /// in a test that compares both).
+    pub bin: Option<PathBuf>,
 }
 
 impl Default for RelayOptions {
@@ -98,6 +101,7 @@ impl Default for RelayOptions {
             nofile: None,
             stderr_unread: false,
             wrapper: None,
+            bin: None,
         }
     }
 }
@@ -128,7 +132,10 @@ impl RelayProcess {
     /// Starts a relay with the given options. Retries on a fresh port if the
     /// child exits during startup (e.g. the free port was taken meanwhile).
     pub fn start_with(opts: RelayOptions) -> Result<Self> {
-        let bin = relay_binary()?;
+        let bin = match &opts.bin {
+            Some(b) => b.clone(),
+            None => relay_binary()?,
+        };
         let mut last_err = None;
         for _ in 0..3 {
             match Self::try_start(&bin, &opts) {
@@ -467,6 +474,12 @@ pub fn relay_binary() -> Result<PathBuf> {
         }
         return Ok(bin);
     }
+    uring_relay_binary()
+}
+
+/// uring-relay from this target dir (built once if missing), whatever
+/// `RELAY_BIN` says: for tests of its own subcommands, such as `probe`.
+pub fn uring_relay_binary() -> Result<PathBuf> {
     static BUILT: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
     BUILT
         .get_or_init(|| locate_or_build_uring_relay().map_err(|e| format!("{e:#}")))

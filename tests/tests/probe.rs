@@ -1,0 +1,567 @@
+//! `uring-relay probe`, run as the operator runs it (a subprocess): it
+//! passes against uring-relay and the reference iroh-relay 0.35, and says
+//! in words what is wrong with a port where nothing listens, a web server
+//! that is not a relay, and a relay that loses packets.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tests::relay::{free_port, uring_relay_binary};
+use tests::{RelayOptions, RelayProcess};
+
+/// Bound on one probe run in these tests.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+struct Outcome {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Outcome {
+    fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("probe printed no JSON ({e}): {}", self.stdout))
+    }
+}
+
+fn probe_command(args: &[&str]) -> Command {
+    let bin = uring_relay_binary().expect("uring-relay binary");
+    let mut cmd = Command::new(bin);
+    cmd.arg("probe").args(args).stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `uring-relay probe ARGS` to its exit.
+fn probe(args: &[&str]) -> Outcome {
+    let mut child = probe_command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn uring-relay probe");
+    let out = read_all(child.stdout.take());
+    let err = read_all(child.stderr.take());
+    let status = wait(&mut child, RUN_LIMIT).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("uring-relay probe {args:?} still running after {RUN_LIMIT:?}")
+    });
+    let o = Outcome {
+        code: status.code().unwrap_or(-1),
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    };
+    assert!(
+        !o.stderr.contains("unrecognized subcommand"),
+        "target/…/uring-relay predates `probe`: cargo build -p relay-core --bin uring-relay"
+    );
+    o
+}
+
+fn read_all<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_string(&mut s);
+        }
+        s
+    })
+}
+
+fn wait(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no check {name} in {report}"))
+}
+
+fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+/// Everything a passing run must show, for `count` packets each way.
+fn assert_passes(o: &Outcome, count: u64) {
+    let r = o.json();
+    assert_eq!(o.code, 0, "{r:#}\n{}", o.stderr);
+    assert_eq!(r["ok"], true);
+    assert!(r["error"].is_null());
+    for name in tests_checks() {
+        let c = check(&r, name);
+        assert_eq!(c["ok"], true, "{c}");
+        assert!(c["error"].is_null() && c["skipped"].is_null(), "{c}");
+    }
+    for dir in ["a_to_b", "b_to_a"] {
+        let d = &r["packets"][dir];
+        assert_eq!(d["sent"], count, "{d}");
+        assert_eq!(d["delivered"], count, "{d}");
+        assert_eq!(d["returned"], count, "{d}");
+    }
+    let rtt = &r["rtt"];
+    assert_eq!(rtt["samples"], 2 * count);
+    let (min, med, max) = (
+        rtt["min_seconds"].as_f64().unwrap_or(-1.0),
+        rtt["median_seconds"].as_f64().unwrap_or(-1.0),
+        rtt["max_seconds"].as_f64().unwrap_or(-1.0),
+    );
+    assert!(0.0 < min && min <= med && med <= max && max < 5.0, "{rtt}");
+}
+
+fn tests_checks() -> [&'static str; 6] {
+    [
+        "generate_204",
+        "ping",
+        "connect_a",
+        "connect_b",
+        "forward_a_to_b",
+        "forward_b_to_a",
+    ]
+}
+
+#[test]
+fn probe_passes_against_uring_relay() {
+    let relay = RelayProcess::start(2).expect("relay");
+    let o = probe(&[&url(relay.addr()), "--json", "--count", "7"]);
+    assert_passes(&o, 7);
+    assert_eq!(o.json()["address"], relay.addr().to_string());
+    let o = probe(&[&url(relay.addr())]);
+    assert_eq!(o.code, 0, "{}", o.stdout);
+    assert!(
+        o.stdout.contains("OK: all 6 checks passed") && o.stdout.contains("rtt min"),
+        "{}",
+        o.stdout
+    );
+}
+
+/// The reference: `REFERENCE_RELAY_BIN`, else where
+/// scripts/install-reference-relay.sh puts it.
+fn reference_binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("REFERENCE_RELAY_BIN") {
+        let p = PathBuf::from(p);
+        assert!(
+            p.is_file(),
+            "REFERENCE_RELAY_BIN={} is not a file",
+            p.display()
+        );
+        return Some(p);
+    }
+    let cached = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../.cache/iroh-relay-0.35/bin/iroh-relay");
+    cached.is_file().then_some(cached)
+}
+
+#[test]
+fn probe_passes_against_reference() {
+    let Some(bin) = reference_binary() else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "probe_against_reference: SKIP (reference not installed: run scripts/install-reference-relay.sh)"
+        );
+        return;
+    };
+    let relay = RelayProcess::start_with(RelayOptions {
+        bin: Some(bin),
+        ..Default::default()
+    })
+    .expect("reference relay");
+    assert_passes(&probe(&[&url(relay.addr()), "--json"]), 5);
+}
+
+#[test]
+fn nothing_listening_is_connection_refused() {
+    let port = free_port().expect("port");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let o = probe(&[&url(addr), "--json"]);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    let r = o.json();
+    let want = format!("connection refused at {addr} (nothing listens on that port)");
+    assert_eq!(r["ok"], false);
+    assert_eq!(r["error"], want.as_str());
+    assert_eq!(check(&r, "generate_204")["error"], want.as_str());
+    for name in &tests_checks()[1..] {
+        assert!(check(&r, name)["skipped"].is_string(), "{r:#}");
+    }
+    let o = probe(&[&url(addr)]);
+    assert!(
+        o.stdout
+            .contains(&format!("FAILED (1 of 6 checks): {want}")),
+        "{}",
+        o.stdout
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let o = probe(&["https://relay.example.org"]);
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr.contains("https relay URLs are not supported yet"),
+        "{}",
+        o.stderr
+    );
+    let o = probe(&["relay.example.org:3340"]);
+    assert_eq!(o.code, 2);
+    assert!(o.stderr.contains("is not a URL"), "{}", o.stderr);
+    let o = probe(&["http://127.0.0.1:1", "--count", "0"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    let o = probe(&["http://127.0.0.1:1", "--exit-on-failure"]);
+    assert_eq!(
+        o.code, 2,
+        "--exit-on-failure needs --interval: {}",
+        o.stderr
+    );
+}
+
+/// A web server that answers every request with `status` and closes.
+fn web_server(status: &'static str) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut s) = conn else { continue };
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut head = Vec::new();
+                let mut b = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut b) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&b[..n]),
+                    }
+                }
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status}\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+                );
+                let _ = s.shutdown(Shutdown::Write);
+                let _ = s.read(&mut b);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn web_server_is_not_a_relay() {
+    let addr = web_server("404 Not Found");
+    let o = probe(&[&url(addr), "--json", "--timeout", "3"]);
+    assert_eq!(o.code, 1);
+    let r = o.json();
+    assert_eq!(
+        check(&r, "generate_204")["error"],
+        format!("HTTP server at {addr} is not an iroh relay: /generate_204 answered 404 Not Found (expected 204)")
+            .as_str()
+    );
+    assert_eq!(
+        check(&r, "connect_a")["error"],
+        format!("HTTP server at {addr} is not an iroh relay: /relay answered 404 Not Found")
+            .as_str()
+    );
+    assert_eq!(
+        check(&r, "forward_a_to_b")["skipped"],
+        "needs both clients connected"
+    );
+
+    // One that says 200 to everything passes /ping, but nothing else.
+    let addr = web_server("200 OK");
+    let r = probe(&[&url(addr), "--json", "--timeout", "3"]).json();
+    assert_eq!(check(&r, "ping")["ok"], true);
+    assert!(
+        check(&r, "generate_204")["error"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("/generate_204 answered 200 OK (expected 204)")),
+        "{r:#}"
+    );
+    assert_eq!(
+        check(&r, "connect_b")["error"],
+        format!(
+            "HTTP server at {addr} does not serve iroh 0.35 clients: /relay answered 200 OK \
+             to `Upgrade: iroh derp http`"
+        )
+        .as_str()
+    );
+}
+
+/// A proxy in front of `upstream` that passes the HTTP request head and
+/// the first two client frames (ClientInfo and the client's first Ping),
+/// then swallows everything else the client sends; the relay's side is
+/// passed through whole.
+fn packet_eating_proxy(upstream: SocketAddr) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(client) = conn else { continue };
+            std::thread::spawn(move || eat_packets(client, upstream));
+        }
+    });
+    addr
+}
+
+fn eat_packets(mut client: TcpStream, upstream: SocketAddr) {
+    let Ok(mut server) = TcpStream::connect(upstream) else {
+        return;
+    };
+    let (Ok(mut from_server), Ok(mut to_client)) = (server.try_clone(), client.try_clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from_server, &mut to_client);
+        let _ = to_client.shutdown(Shutdown::Write);
+    });
+    let mut buf = Vec::new();
+    let mut head_done = false;
+    let mut frames = 0;
+    let mut b = [0u8; 16 * 1024];
+    loop {
+        match client.read(&mut b) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&b[..n]),
+        }
+        if !head_done {
+            let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let _ = server.write_all(&buf[..end + 4]);
+            buf.drain(..end + 4);
+            head_done = true;
+        }
+        // 0.35 frames: type u8, length u32 BE, payload.
+        while buf.len() >= 5 {
+            let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+            if buf.len() < 5 + len {
+                break;
+            }
+            if frames < 2 {
+                let _ = server.write_all(&buf[..5 + len]);
+            }
+            frames += 1;
+            buf.drain(..5 + len);
+        }
+    }
+    let _ = server.shutdown(Shutdown::Write);
+}
+
+#[test]
+fn relay_that_drops_packets_is_reported() {
+    let relay = RelayProcess::start(2).expect("relay");
+    let proxy = packet_eating_proxy(relay.addr());
+    let started = Instant::now();
+    let o = probe(&[&url(proxy), "--json", "--timeout", "2"]);
+    let took = started.elapsed();
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    let r = o.json();
+    for name in ["generate_204", "ping", "connect_a", "connect_b"] {
+        assert_eq!(check(&r, name)["ok"], true, "{r:#}");
+    }
+    assert_eq!(
+        check(&r, "forward_a_to_b")["error"],
+        "relay accepted both clients but forwarded 0 of 5 packets from A to B within 2s"
+    );
+    assert_eq!(
+        check(&r, "forward_b_to_a")["error"],
+        "relay accepted both clients but forwarded 0 of 5 packets from B to A within 2s"
+    );
+    assert_eq!(r["packets"]["a_to_b"]["sent"], 5);
+    assert_eq!(r["packets"]["a_to_b"]["delivered"], 0);
+    assert!(r["rtt"].is_null());
+    // One wait per direction, not one per packet.
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+/// The metrics file's samples as (name with labels, value).
+fn samples(text: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (name, value) = l
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("bad line {l:?}"));
+            let value = value
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value in {l:?}"));
+            (name.to_owned(), value)
+        })
+        .collect()
+}
+
+fn value(samples: &[(String, f64)], name: &str) -> f64 {
+    samples
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| *v)
+        .unwrap_or_else(|| panic!("no sample {name} in {samples:?}"))
+}
+
+/// Waits until `path` holds a run that started after `after` (seconds
+/// since the epoch).
+fn wait_for_run(path: &std::path::Path, after: f64, child: &mut Child) -> Vec<(String, f64)> {
+    let deadline = Instant::now() + RUN_LIMIT;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            assert!(text.ends_with("# EOF\n"), "half a file: {text}");
+            let s = samples(&text);
+            let last = s
+                .iter()
+                .find(|(n, _)| n.starts_with("uring_relay_probe_last_run_timestamp_seconds"))
+                .map(|(_, v)| *v);
+            if last.is_some_and(|t| t > after) {
+                return s;
+            }
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("probe monitor exited ({status})");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no run written to {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[test]
+fn interval_writes_the_metrics_file() {
+    let relay = RelayProcess::start(2).expect("relay");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("uring_relay_probe.prom");
+    let u = url(relay.addr());
+    let mut child = probe_command(&[
+        &u,
+        "--interval",
+        "0.3",
+        "--count",
+        "2",
+        "--metrics-file",
+        path.to_str().expect("utf-8 path"),
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn probe monitor");
+    let t0 = now() - 1.0;
+    let first = wait_for_run(&path, t0, &mut child);
+    let first_ts = value(
+        &first,
+        &format!("uring_relay_probe_last_run_timestamp_seconds{{url=\"{u}\"}}"),
+    );
+    // A second run replaces the first.
+    let s = wait_for_run(&path, first_ts, &mut child);
+    let _ = child.kill();
+    let _ = child.wait();
+    let l = |extra: &str| format!("{{url=\"{u}\"{extra}}}");
+    assert_eq!(
+        value(&s, &format!("uring_relay_probe_success{}", l(""))),
+        1.0
+    );
+    for c in tests_checks() {
+        let name = format!(
+            "uring_relay_probe_check_success{}",
+            l(&format!(",check=\"{c}\""))
+        );
+        assert_eq!(value(&s, &name), 1.0, "{name}");
+    }
+    for stat in ["min", "median", "max"] {
+        let v = value(
+            &s,
+            &format!(
+                "uring_relay_probe_rtt_seconds{}",
+                l(&format!(",stat=\"{stat}\""))
+            ),
+        );
+        assert!(v > 0.0 && v < 5.0, "{stat} {v}");
+    }
+    for dir in ["a_to_b", "b_to_a"] {
+        let d = l(&format!(",direction=\"{dir}\""));
+        assert_eq!(
+            value(&s, &format!("uring_relay_probe_packets_sent{d}")),
+            2.0
+        );
+        assert_eq!(
+            value(&s, &format!("uring_relay_probe_packets_returned{d}")),
+            2.0
+        );
+    }
+    let ts = value(
+        &s,
+        &format!("uring_relay_probe_last_run_timestamp_seconds{}", l("")),
+    );
+    assert!(ts > first_ts && ts <= now(), "{ts}");
+    // Written through a rename: nothing else is left in the directory.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("read dir")
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+
+    // Against a dead relay the monitor keeps running and reports 0 …
+    let port = free_port().expect("port");
+    let dead = format!("http://127.0.0.1:{port}");
+    let path = dir.path().join("dead.prom");
+    let mut child = probe_command(&[
+        &dead,
+        "--interval",
+        "0.2",
+        "--metrics-file",
+        path.to_str().expect("utf-8 path"),
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn probe monitor");
+    let first = wait_for_run(&path, 0.0, &mut child);
+    let first_ts = value(
+        &first,
+        &format!("uring_relay_probe_last_run_timestamp_seconds{{url=\"{dead}\"}}"),
+    );
+    let s = wait_for_run(&path, first_ts, &mut child);
+    let _ = child.kill();
+    let _ = child.wait();
+    let l = |extra: &str| format!("{{url=\"{dead}\"{extra}}}");
+    assert_eq!(
+        value(&s, &format!("uring_relay_probe_success{}", l(""))),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &s,
+            &format!(
+                "uring_relay_probe_check_success{}",
+                l(",check=\"generate_204\"")
+            )
+        ),
+        0.0
+    );
+    assert!(!s
+        .iter()
+        .any(|(n, _)| n.starts_with("uring_relay_probe_rtt_seconds")));
+
+    // … unless told to stop at the first failure.
+    let mut child = probe_command(&[&dead, "--interval", "0.2", "--exit-on-failure"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn probe monitor");
+    let status = wait(&mut child, RUN_LIMIT).expect("--exit-on-failure exits");
+    assert_eq!(status.code(), Some(1));
+}
