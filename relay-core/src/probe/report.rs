@@ -39,6 +39,37 @@ impl Check {
     pub fn ok(&self) -> bool {
         self.status == Status::Pass
     }
+
+    /// `ok    name    1.20 ms  detail` (or FAIL/skip and the reason).
+    pub fn line(&self) -> String {
+        let (word, text) = match &self.status {
+            Status::Pass => ("ok  ", self.detail.as_str()),
+            Status::Fail(r) => ("FAIL", r.as_str()),
+            Status::Skipped(r) => ("skip", r.as_str()),
+        };
+        let time = match self.status {
+            Status::Skipped(_) => String::new(),
+            _ => millis(self.duration),
+        };
+        format!("{word}  {:<15} {time:>10}  {text}", self.name)
+    }
+
+    /// `{name, ok, seconds, detail, error, skipped}`.
+    pub fn to_json(&self) -> Value {
+        let (error, skipped) = match &self.status {
+            Status::Pass => (None, None),
+            Status::Fail(r) => (Some(r.as_str()), None),
+            Status::Skipped(r) => (None, Some(r.as_str())),
+        };
+        json!({
+            "name": self.name,
+            "ok": self.ok(),
+            "seconds": self.duration.as_secs_f64(),
+            "detail": self.detail,
+            "error": error,
+            "skipped": skipped,
+        })
+    }
 }
 
 /// Round-trip times through the relay (each one passes it twice).
@@ -149,16 +180,7 @@ impl Report {
             httpdate::fmt_http_date(self.started)
         );
         for c in &self.checks {
-            let (word, text) = match &c.status {
-                Status::Pass => ("ok  ", c.detail.as_str()),
-                Status::Fail(r) => ("FAIL", r.as_str()),
-                Status::Skipped(r) => ("skip", r.as_str()),
-            };
-            let time = match c.status {
-                Status::Skipped(_) => String::new(),
-                _ => millis(c.duration),
-            };
-            out.push_str(&format!("  {word}  {:<15} {time:>10}  {text}\n", c.name));
+            out.push_str(&format!("  {}\n", c.line()));
         }
         if self.ok() {
             let rtt = self.rtt().map(|r| format!("; {}", r.text()));
@@ -185,25 +207,7 @@ impl Report {
 
     /// One JSON object (see docs/probe.md for the fields).
     pub fn to_json(&self) -> Value {
-        let checks: Vec<Value> = self
-            .checks
-            .iter()
-            .map(|c| {
-                let (error, skipped) = match &c.status {
-                    Status::Pass => (None, None),
-                    Status::Fail(r) => (Some(r.as_str()), None),
-                    Status::Skipped(r) => (None, Some(r.as_str())),
-                };
-                json!({
-                    "name": c.name,
-                    "ok": c.ok(),
-                    "seconds": c.duration.as_secs_f64(),
-                    "detail": c.detail,
-                    "error": error,
-                    "skipped": skipped,
-                })
-            })
-            .collect();
+        let checks: Vec<Value> = self.checks.iter().map(Check::to_json).collect();
         let direction = |d: &Option<Direction>| {
             d.as_ref().map(|d| {
                 json!({

@@ -25,6 +25,11 @@ pub enum Mode {
     Serve(ServeArgs),
     /// Transparent proxy that adds METADATA in front of an existing IMAP server.
     Proxy(ProxyArgs),
+    /// Checks relay discovery as a Delta Chat client does it: logs in, asks
+    /// GETMETADATA for the relay URL, then probes that relay (as
+    /// `uring-relay probe`). Exits 0 when both pass, 1 when one fails, 2
+    /// for a usage error.
+    Probe(ProbeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +80,82 @@ pub struct ProxyArgs {
     pub entries: EntryArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("secret").required(true)
+    .args(["password_file", "password_env", "password"])))]
+#[command(after_help = "\
+The password comes from --password-file (its first line) or --password-env;
+--password is for tests only: other users can read it in the process list.
+
+Exit status: 0 when the login, the METADATA answer and the relay probe pass,
+1 when one fails (the reason is printed), 2 for a usage error.
+
+Example: imap-meta probe --host mail.example.org --tls imaps \\
+    --user probe@mail.example.org --password-file /etc/imap-meta/probe-password")]
+pub struct ProbeArgs {
+    /// IMAP server host name (also the name its certificate must carry).
+    #[arg(long, value_name = "HOST")]
+    pub host: String,
+    /// IMAP port [default: 993 with imaps, 143 with starttls and plain].
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// How to reach the server: TLS from the first byte, STARTTLS, or no TLS.
+    #[arg(long, value_enum, default_value = "imaps")]
+    pub tls: ProbeTls,
+    /// The account to log in with.
+    #[arg(long, value_name = "USER")]
+    pub user: String,
+    /// File whose first line is the password.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// Environment variable that holds the password.
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+    /// The password itself (visible in the process list; for tests).
+    #[arg(long, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// PEM file with the CA certificates to verify the server with
+    /// [default: the Mozilla root store].
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the server's certificate.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Seconds to wait for each step (IMAP replies, and each relay probe step).
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
+    pub timeout: std::time::Duration,
+    /// Packets each way in the relay probe.
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub count: u32,
+    /// Only check discovery; do not probe the relay.
+    #[arg(long)]
+    pub no_relay_probe: bool,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// TLS towards the server being probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProbeTls {
+    /// TLS from the first byte (port 993).
+    Imaps,
+    /// Plain connection upgraded with STARTTLS (port 143).
+    Starttls,
+    /// No TLS at all (only for a local test server).
+    Plain,
+}
+
+fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v <= 3600.0 => {
+            Ok(std::time::Duration::from_secs_f64(v))
+        }
+        _ => Err(format!("{s:?}: expected seconds above 0")),
+    }
 }
 
 /// TLS towards clients.

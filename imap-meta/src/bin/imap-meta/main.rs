@@ -1,14 +1,18 @@
 //! `imap-meta`: publishes the iroh relay URL to Delta Chat clients through
 //! IMAP METADATA, as a standalone server (`serve`) or as a proxy in front
-//! of an existing IMAP server (`proxy`). See `--help`.
+//! of an existing IMAP server (`proxy`); `probe` checks discovery and the
+//! advertised relay as a client would. See `--help`.
 
 mod cli;
 mod config;
 mod net;
+mod probe;
 mod proxy;
 mod serve;
 mod tls;
 mod users;
+
+use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Parser;
@@ -17,7 +21,7 @@ use tracing_subscriber::EnvFilter;
 use crate::cli::{Cli, Mode};
 use crate::config::FileConfig;
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -25,6 +29,21 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // The probe has its own exit codes (0, 1, 2) and needs no config file.
+    if let Mode::Probe(args) = cli.mode {
+        return probe::main(args);
+    }
+    match serve_or_proxy(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // As returning the error from main would print it.
+            eprintln!("Error: {e:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve_or_proxy(cli: Cli) -> Result<()> {
     let file = FileConfig::load(cli.config.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -34,6 +53,7 @@ fn main() -> Result<()> {
             match cli.mode {
                 Mode::Serve(args) => serve::run(config::serve_settings(file, args)?).await,
                 Mode::Proxy(args) => proxy::run(config::proxy_settings(file, args)?).await,
+                Mode::Probe(_) => Ok(()),
             }
         };
         tokio::select! {

@@ -1,0 +1,226 @@
+//! `imap-meta probe`: relay discovery end to end, as a Delta Chat client
+//! does it. Log in, send core's GETMETADATA, read the irohrelay URL, then
+//! run `relay_core::probe` on it.
+
+mod imap;
+mod response;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use relay_core::probe as relay_probe;
+use serde_json::{json, Value};
+
+use crate::cli::{ProbeArgs, ProbeTls};
+use imap::{Discovery, Settings};
+
+/// Runs the command; the exit status is as `--help` says.
+pub fn main(args: ProbeArgs) -> ExitCode {
+    let settings = match settings(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("imap-meta probe: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("imap-meta probe: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let discovery = runtime.block_on(imap::discover(&settings));
+    let relay = match (&discovery.relay_url, args.no_relay_probe) {
+        (Some(url), false) => Some(probe_relay(url, &args)),
+        _ => None,
+    };
+    let outcome = Outcome {
+        settings: &settings,
+        discovery: &discovery,
+        relay: relay.as_ref(),
+        relay_skipped: args.no_relay_probe,
+    };
+    let text = if args.json {
+        format!("{}\n", outcome.to_json())
+    } else {
+        outcome.text()
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    if outcome.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn settings(a: &ProbeArgs) -> Result<Settings, String> {
+    let password = match (&a.password_file, &a.password_env, &a.password) {
+        (Some(path), _, _) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the password file {}: {e}", path.display()))?;
+            let first = text.lines().next().unwrap_or_default().to_owned();
+            if first.is_empty() {
+                return Err(format!("the password file {} is empty", path.display()));
+            }
+            first
+        }
+        (None, Some(var), _) => std::env::var(var)
+            .map_err(|_| format!("the environment variable {var} is not set (--password-env)"))?,
+        (None, None, Some(p)) => p.clone(),
+        (None, None, None) => return Err("no password given".to_owned()),
+    };
+    let port = a.port.unwrap_or(match a.tls {
+        ProbeTls::Imaps => 993,
+        ProbeTls::Starttls | ProbeTls::Plain => 143,
+    });
+    Ok(Settings {
+        host: a.host.clone(),
+        port,
+        tls: a.tls,
+        user: a.user.clone(),
+        password,
+        ca_file: a.ca_file.clone(),
+        insecure: a.insecure,
+        timeout: a.timeout,
+    })
+}
+
+/// The relay probe's report, or why the URL cannot be probed.
+enum Relay {
+    Report(Box<relay_probe::Report>),
+    Unusable(String),
+}
+
+fn probe_relay(url: &str, args: &ProbeArgs) -> Relay {
+    match relay_probe::Options::new(url) {
+        Ok(mut opts) => {
+            opts.timeout = args.timeout;
+            opts.count = args.count;
+            Relay::Report(Box::new(relay_probe::run(&opts)))
+        }
+        Err(e) => Relay::Unusable(e.to_string()),
+    }
+}
+
+struct Outcome<'a> {
+    settings: &'a Settings,
+    discovery: &'a Discovery,
+    relay: Option<&'a Relay>,
+    relay_skipped: bool,
+}
+
+impl Outcome<'_> {
+    fn ok(&self) -> bool {
+        self.discovery.ok()
+            && match self.relay {
+                Some(Relay::Report(r)) => r.ok(),
+                Some(Relay::Unusable(_)) => false,
+                None => self.relay_skipped,
+            }
+    }
+
+    /// The first thing to tell an operator.
+    fn error(&self) -> Option<String> {
+        let imap = self.discovery.checks.iter().find_map(|c| match &c.status {
+            relay_probe::Status::Fail(r) => Some(r.clone()),
+            _ => None,
+        });
+        imap.or_else(|| {
+            let url = self.discovery.relay_url.as_deref().unwrap_or_default();
+            match self.relay {
+                Some(Relay::Report(r)) => r.error().map(|e| format!("relay {url}: {e}")),
+                Some(Relay::Unusable(e)) => Some(format!("the advertised relay URL: {e}")),
+                None => None,
+            }
+        })
+    }
+
+    fn mode(&self) -> &'static str {
+        match self.settings.tls {
+            ProbeTls::Imaps => "imaps",
+            ProbeTls::Starttls => "starttls",
+            ProbeTls::Plain => "plain",
+        }
+    }
+
+    fn text(&self) -> String {
+        let s = self.settings;
+        let mut out = format!(
+            "imap-meta probe {}:{} ({}, user {})\n",
+            s.host,
+            s.port,
+            self.mode(),
+            s.user
+        );
+        for c in &self.discovery.checks {
+            out.push_str(&format!("  {}\n", c.line()));
+        }
+        match self.relay {
+            Some(Relay::Report(r)) => {
+                out.push_str("relay ");
+                for line in r.text().lines() {
+                    out.push_str(line);
+                    out.push_str("\n  ");
+                }
+                out.truncate(out.trim_end().len());
+                out.push('\n');
+            }
+            Some(Relay::Unusable(e)) => out.push_str(&format!("relay not probed: {e}\n")),
+            None if self.relay_skipped => out.push_str("relay not probed (--no-relay-probe)\n"),
+            None => {}
+        }
+        match self.error() {
+            None => {
+                let url = self.discovery.relay_url.as_deref().unwrap_or_default();
+                let relay = if self.relay_skipped {
+                    "(relay not probed)"
+                } else {
+                    "and the relay passes every check"
+                };
+                out.push_str(&format!(
+                    "OK: Delta Chat clients of {} discover {url} {relay}\n",
+                    s.user
+                ));
+            }
+            Some(e) => out.push_str(&format!("FAILED: {e}\n")),
+        }
+        out
+    }
+
+    fn to_json(&self) -> Value {
+        let s = self.settings;
+        let d = self.discovery;
+        let entries: serde_json::Map<String, Value> = d
+            .entries
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().map_or(Value::Null, Value::String)))
+            .collect();
+        let relay = match self.relay {
+            Some(Relay::Report(r)) => r.to_json(),
+            Some(Relay::Unusable(e)) => json!({ "ok": false, "error": e }),
+            None => Value::Null,
+        };
+        json!({
+            "ok": self.ok(),
+            "error": self.error(),
+            "imap": {
+                "host": s.host,
+                "port": s.port,
+                "tls": self.mode(),
+                "user": s.user,
+                "ok": d.ok(),
+                "checks": d.checks.iter().map(|c| c.to_json()).collect::<Vec<_>>(),
+                "capabilities": d.capabilities,
+                "entries": entries,
+            },
+            "relay_url": d.relay_url,
+            "relay": relay,
+        })
+    }
+}
