@@ -2,6 +2,7 @@
 //! does it. Log in, send core's GETMETADATA, read the irohrelay URL, then
 //! run `relay_core::probe` on it.
 
+mod conn;
 mod imap;
 mod response;
 
