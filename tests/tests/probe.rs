@@ -565,3 +565,28 @@ fn interval_writes_the_metrics_file() {
     let status = wait(&mut child, RUN_LIMIT).expect("--exit-on-failure exits");
     assert_eq!(status.code(), Some(1));
 }
+
+#[test]
+fn access_control_denial_is_reported() {
+    // The allowlist holds one key (docs/protocol-0.35.md §4.1), not the
+    // probe's fresh ones.
+    let relay = RelayProcess::start_with(RelayOptions {
+        extra_toml: "access.allowlist = [\"197f6b23e16c8532c6abc838facd5ea789be0c76b2920334039bfa8b3d368d61\"]"
+            .to_owned(),
+        ..Default::default()
+    })
+    .expect("relay");
+    let o = probe(&[&url(relay.addr()), "--json", "--timeout", "3"]);
+    assert_eq!(o.code, 1, "{}", o.stdout);
+    let r = o.json();
+    assert_eq!(check(&r, "generate_204")["ok"], true);
+    assert_eq!(
+        check(&r, "connect_a")["error"],
+        "relay refused client A: Health(\"not authenticated\") (its access control does not \
+         admit unknown keys)"
+    );
+    assert_eq!(
+        check(&r, "forward_b_to_a")["skipped"],
+        "needs both clients connected"
+    );
+}

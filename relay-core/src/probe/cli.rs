@@ -44,7 +44,7 @@ pub struct ProbeArgs {
     pub timeout: Duration,
     /// Packets each way.
     #[arg(long, value_name = "N", default_value_t = super::DEFAULT_COUNT,
-          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+          value_parser = clap::value_parser!(u32).range(1..=super::MAX_COUNT as i64))]
     pub count: u32,
     /// Run forever, starting a run every SECS seconds.
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]

@@ -35,6 +35,8 @@ use net::Failure;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default packets per direction.
 pub const DEFAULT_COUNT: u32 = 5;
+/// Most packets per direction (they go out 10 ms apart).
+pub const MAX_COUNT: u32 = 10_000;
 
 /// What to probe and how patiently.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +45,7 @@ pub struct Options {
     /// The wait for each step: a TCP connect, an HTTP answer, a client's
     /// handshake, the echoes after a direction's last packet.
     pub timeout: Duration,
-    /// Packets per direction (at least 1).
+    /// Packets per direction, 1 to [`MAX_COUNT`] (clamped).
     pub count: u32,
 }
 
@@ -63,7 +65,7 @@ impl Options {
 pub fn run(opts: &Options) -> Report {
     let started = SystemTime::now();
     let t0 = Instant::now();
-    let count = opts.count.max(1);
+    let count = opts.count.clamp(1, MAX_COUNT);
     let target = &opts.target;
     let mut checks: Vec<Check> = Vec::with_capacity(CHECKS.len());
     let report = |checks: Vec<Check>, address, a_to_b, b_to_a| Report {
@@ -77,7 +79,7 @@ pub fn run(opts: &Options) -> Report {
         b_to_a,
     };
 
-    let addrs = match target.resolve() {
+    let addrs = match target.resolve(opts.timeout) {
         Ok(a) => a,
         Err(reason) => {
             checks.push(failed("generate_204", Duration::ZERO, reason));

@@ -3,6 +3,7 @@
 //! `/relay`).
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
 
 /// A parsed `http://host[:port][/path]` relay URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,18 +95,25 @@ impl Target {
         }
     }
 
-    /// The addresses the host resolves to (blocking DNS lookup).
-    pub fn resolve(&self) -> Result<Vec<SocketAddr>, String> {
-        match (self.host.as_str(), self.port).to_socket_addrs() {
-            Ok(addrs) => {
-                let addrs: Vec<SocketAddr> = addrs.collect();
-                if addrs.is_empty() {
-                    Err(format!("{} resolves to no address", self.host))
-                } else {
-                    Ok(addrs)
-                }
+    /// The addresses the host resolves to. The lookup runs on its own
+    /// thread, so a resolver that hangs costs `timeout`, not its retries.
+    pub fn resolve(&self, timeout: Duration) -> Result<Vec<SocketAddr>, String> {
+        let (host, port) = (self.host.clone(), self.port);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send((host.as_str(), port).to_socket_addrs().map(Vec::from_iter));
+        });
+        match rx.recv_timeout(timeout) {
+            Ok(Ok(addrs)) if addrs.is_empty() => {
+                Err(format!("{} resolves to no address", self.host))
             }
-            Err(e) => Err(format!("cannot resolve host {}: {e}", self.host)),
+            Ok(Ok(addrs)) => Ok(addrs),
+            Ok(Err(e)) => Err(format!("cannot resolve host {}: {e}", self.host)),
+            Err(_) => Err(format!(
+                "looking up host {} took longer than {}",
+                self.host,
+                super::net::secs(timeout)
+            )),
         }
     }
 }
