@@ -251,3 +251,62 @@ fn forward_check(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use exchange::Direction;
+
+    fn reason(d: &Direction) -> Option<String> {
+        match forward_check("f", d, "A", "B", 5, DEFAULT_TIMEOUT, Instant::now()).status {
+            Status::Fail(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn forwarding_in_words() {
+        let d = |delivered, returned| Direction {
+            sent: 5,
+            delivered,
+            returned,
+            rtts: vec![Duration::from_millis(1); returned],
+            error: None,
+        };
+        assert_eq!(reason(&d(5, 5)), None);
+        assert_eq!(
+            reason(&d(0, 0)).as_deref(),
+            Some("relay accepted both clients but forwarded 0 of 5 packets from A to B within 5s")
+        );
+        assert_eq!(
+            reason(&d(3, 3)).as_deref(),
+            Some("relay forwarded only 3 of 5 packets from A to B within 5s")
+        );
+        assert_eq!(
+            reason(&d(5, 2)).as_deref(),
+            Some("relay forwarded all 5 packets from A to B, but only 2 of 5 replies from B to A within 5s")
+        );
+        let mut closed = d(1, 1);
+        closed.error = Some("relay closed client B's connection (while sending A to B)".into());
+        assert_eq!(
+            reason(&closed).as_deref(),
+            Some("relay closed client B's connection (while sending A to B); 1 of 5 packets A→B came back")
+        );
+    }
+
+    #[test]
+    fn unreachable_skips_the_rest() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let mut opts = Options::new(&format!("http://127.0.0.1:{port}")).unwrap();
+        opts.timeout = Duration::from_secs(2);
+        let r = run(&opts);
+        assert!(!r.ok());
+        assert_eq!(r.checks.len(), CHECKS.len());
+        assert!(r.checks[1..]
+            .iter()
+            .all(|c| matches!(c.status, Status::Skipped(_))));
+    }
+}
