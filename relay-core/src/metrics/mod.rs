@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::proto::Family;
 
 pub use histogram::{Histogram, Spec};
-pub use render::{process_rss_bytes, render, ProcessStats};
+pub use render::{process_rss_bytes, render, AllocatorStats, ProcessStats};
 
 /// A counter written by one thread, read by any.
 #[derive(Debug, Default)]
@@ -220,6 +220,10 @@ mod tests {
             open_fds: Some(7),
             max_fds: Some(20000),
             log_lines_dropped: 3,
+            allocator: Some(AllocatorStats {
+                allocated: 5,
+                ..Default::default()
+            }),
         };
         a.write_frames.observe(1);
         b.write_frames.observe(3);
@@ -245,6 +249,7 @@ mod tests {
         assert!(text.contains("process_resident_memory_bytes 4096\n"));
         assert!(text.contains("process_open_fds 7\n"));
         assert!(text.contains("process_max_fds 20000\n"));
+        assert!(text.contains("uring_relay_allocator_bytes{kind=\"allocated\"} 5\n"));
         assert!(
             text.contains("uring_relay_duplicate_key_connections{shard=\"1\",family=\"1.x\"} 2\n")
         );

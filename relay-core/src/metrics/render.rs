@@ -16,6 +16,38 @@ pub struct ProcessStats {
     /// The soft `RLIMIT_NOFILE`: accepts fail once open fds reach it.
     pub max_fds: Option<u64>,
     pub log_lines_dropped: u64,
+    pub allocator: Option<AllocatorStats>,
+}
+
+/// jemalloc's own figures: what the program holds (`allocated`), the
+/// pages backing it (`active`), what is resident including the
+/// allocator's metadata and not yet purged pages (`resident`), and
+/// address space kept for reuse (`retained`, not resident).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AllocatorStats {
+    pub allocated: u64,
+    pub active: u64,
+    pub resident: u64,
+    pub metadata: u64,
+    pub retained: u64,
+}
+
+impl AllocatorStats {
+    /// Reads the allocator's current statistics (refreshing its cache
+    /// first); `None` when the process does not run on jemalloc.
+    pub fn read() -> Option<Self> {
+        use tikv_jemalloc_ctl::{epoch, stats};
+        epoch::advance().ok()?;
+        let s = Self {
+            allocated: stats::allocated::read().ok()? as u64,
+            active: stats::active::read().ok()? as u64,
+            resident: stats::resident::read().ok()? as u64,
+            metadata: stats::metadata::read().ok()? as u64,
+            retained: stats::retained::read().ok()? as u64,
+        };
+        // A process on another allocator has an idle jemalloc.
+        (s.resident > 0 && s.allocated > 0).then_some(s)
+    }
 }
 
 impl ProcessStats {
@@ -27,6 +59,7 @@ impl ProcessStats {
                 .map(|d| d.count() as u64),
             max_fds: crate::fdlimit::get().ok().map(|(soft, _)| soft),
             log_lines_dropped: crate::logging::dropped_lines(),
+            allocator: AllocatorStats::read(),
         }
     }
 }
@@ -206,6 +239,22 @@ pub fn render(
     for (name, help, v) in gauges {
         if let Some(v) = v {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+        }
+    }
+    if let Some(a) = process.allocator {
+        let _ = writeln!(
+            out,
+            "# HELP uring_relay_allocator_bytes Memory as the allocator sees it, by kind.\n\
+             # TYPE uring_relay_allocator_bytes gauge"
+        );
+        for (kind, v) in [
+            ("allocated", a.allocated),
+            ("active", a.active),
+            ("resident", a.resident),
+            ("metadata", a.metadata),
+            ("retained", a.retained),
+        ] {
+            let _ = writeln!(out, "uring_relay_allocator_bytes{{kind=\"{kind}\"}} {v}");
         }
     }
     let _ = writeln!(
