@@ -10,6 +10,8 @@
 //! * [`endpoint`]: real iroh 0.35 endpoints whose only path is the relay.
 //! * [`fault`]: misbehaving raw clients and the relay's open descriptors.
 //! * [`openmetrics`]: scraping the metrics port and validating OpenMetrics text.
+//! * [`probe_run`]: running `uring-relay probe` and reading its report.
+//! * [`fake_server`]: peers that are not relays (a web server, a lossy proxy).
 //!
 //! Against uring-relay (`target/<profile>/uring-relay`, built once if missing;
 //! rebuild it yourself after changing relay-core):
@@ -21,9 +23,11 @@
 
 pub mod client;
 pub mod endpoint;
+pub mod fake_server;
 pub mod fault;
 pub mod http;
 pub mod openmetrics;
+pub mod probe_run;
 pub mod raw;
 pub mod relay;
 pub mod wire;

@@ -1,0 +1,91 @@
+//! Running `uring-relay probe` as an operator does (a subprocess, to its
+//! exit, bounded) and reading its JSON report.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::relay::uring_relay_binary;
+
+/// Bound on one probe run in these tests.
+pub const RUN_LIMIT: Duration = Duration::from_secs(60);
+
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("probe printed no JSON ({e}): {}", self.stdout))
+    }
+}
+
+pub fn probe_command(args: &[&str]) -> Command {
+    let bin = uring_relay_binary().expect("uring-relay binary");
+    let mut cmd = Command::new(bin);
+    cmd.arg("probe").args(args).stdin(Stdio::null());
+    cmd
+}
+
+/// Runs `uring-relay probe ARGS` to its exit.
+pub fn probe(args: &[&str]) -> Outcome {
+    let mut child = probe_command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn uring-relay probe");
+    let out = read_all(child.stdout.take());
+    let err = read_all(child.stderr.take());
+    let status = wait(&mut child, RUN_LIMIT).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("uring-relay probe {args:?} still running after {RUN_LIMIT:?}")
+    });
+    let o = Outcome {
+        code: status.code().unwrap_or(-1),
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    };
+    assert!(
+        !o.stderr.contains("unrecognized subcommand"),
+        "target/…/uring-relay predates `probe`: cargo build -p relay-core --bin uring-relay"
+    );
+    o
+}
+
+pub fn read_all<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_string(&mut s);
+        }
+        s
+    })
+}
+
+pub fn wait(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+pub fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no check {name} in {report}"))
+}
+
+pub fn url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
