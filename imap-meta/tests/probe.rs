@@ -127,6 +127,24 @@ struct Probed {
     stderr: String,
 }
 
+/// `imap-meta probe` over plain IMAP to 127.0.0.1:`port` as alice.
+async fn probe_plain(port: &str, password: &str, extra: &[&str]) -> Probed {
+    let mut args = vec![
+        "--host",
+        "127.0.0.1",
+        "--port",
+        port,
+        "--tls",
+        "plain",
+        "--user",
+        "alice",
+        "--password",
+        password,
+    ];
+    args.extend_from_slice(extra);
+    probe(&args).await
+}
+
 async fn probe(args: &[&str]) -> Probed {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_imap-meta"));
     cmd.arg("probe")
@@ -182,19 +200,7 @@ async fn plain_imaps_and_starttls_discover_a_working_relay() {
     let f = files();
     let upstream = serve(&relay.url, &f.users).await;
     let port = upstream.addr.port().to_string();
-    let p = probe(&[
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--tls",
-        "plain",
-        "--user",
-        "alice",
-        "--password",
-        "s3cret",
-    ])
-    .await;
+    let p = probe_plain(&port, "s3cret", &[]).await;
     assert_all_pass(&p, &relay.url);
     assert!(p.json["imap"]["capabilities"]
         .as_array()
@@ -284,19 +290,7 @@ async fn advertised_relay_down_is_reported() {
     let dead = format!("http://127.0.0.1:{}", free_port());
     let upstream = serve(&dead, &f.users).await;
     let port = upstream.addr.port().to_string();
-    let p = probe(&[
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--tls",
-        "plain",
-        "--user",
-        "alice",
-        "--password",
-        "s3cret",
-    ])
-    .await;
+    let p = probe_plain(&port, "s3cret", &[]).await;
     assert_eq!(p.code, 1, "{:#}", p.json);
     assert_eq!(p.json["imap"]["ok"], true);
     assert_eq!(p.json["relay_url"], dead.as_str());
@@ -309,20 +303,7 @@ async fn advertised_relay_down_is_reported() {
     );
 
     // --no-relay-probe checks discovery only.
-    let p = probe(&[
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--tls",
-        "plain",
-        "--user",
-        "alice",
-        "--password",
-        "s3cret",
-        "--no-relay-probe",
-    ])
-    .await;
+    let p = probe_plain(&port, "s3cret", &["--no-relay-probe"]).await;
     assert_eq!(p.code, 0, "{:#}", p.json);
     assert!(p.json["relay"].is_null());
 }
@@ -332,19 +313,7 @@ async fn wrong_login_is_reported() {
     let f = files();
     let upstream = serve(RELAY, &f.users).await;
     let port = upstream.addr.port().to_string();
-    let p = probe(&[
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port,
-        "--tls",
-        "plain",
-        "--user",
-        "alice",
-        "--password",
-        "wrong",
-    ])
-    .await;
+    let p = probe_plain(&port, "wrong", &[]).await;
     assert_eq!(p.code, 1, "{:#}", p.json);
     assert_eq!(
         p.json["error"],

@@ -61,6 +61,19 @@ fn exprs(v: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
+/// A relay with metrics and STUN on (the dashboard has STUN panels).
+fn start_with_metrics_and_stun() -> (RelayProcess, SocketAddr) {
+    let metrics = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
+    let stun = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
+    let relay = RelayProcess::start_with(RelayOptions {
+        metrics_addr: Some(metrics),
+        stun_addr: Some(stun),
+        ..Default::default()
+    })
+    .unwrap();
+    (relay, metrics)
+}
+
 fn histogram_is_consistent(m: &Scrape, name: &str) -> f64 {
     let buckets = m.samples_named(&format!("{name}_bucket"));
     assert!(buckets.len() > 2, "{name}: buckets {buckets:?}");
@@ -97,14 +110,7 @@ async fn dashboard_queries_only_exported_names() {
         let wanted: BTreeSet<String> = all.iter().flat_map(|e| metric_names(e)).collect();
         assert!(wanted.len() > 30, "dashboard names only {wanted:?}");
 
-        let metrics = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
-        let stun = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
-        let relay = RelayProcess::start_with(RelayOptions {
-            metrics_addr: Some(metrics),
-            stun_addr: Some(stun),
-            ..Default::default()
-        })
-        .unwrap();
+        let (relay, metrics) = start_with_metrics_and_stun();
         let url = relay.url();
         let mut a = TestClient::connect(&url, Protocol::Relay).await.unwrap();
         let mut b = TestClient::connect(&url, Protocol::Websocket)
@@ -228,14 +234,7 @@ async fn dashboard_queries_evaluate_in_prometheus() {
         return;
     }
     bounded(Duration::from_secs(120), async {
-        let metrics = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
-        let stun = SocketAddr::from(([127, 0, 0, 1], free_port().unwrap()));
-        let relay = RelayProcess::start_with(RelayOptions {
-            metrics_addr: Some(metrics),
-            stun_addr: Some(stun),
-            ..Default::default()
-        })
-        .unwrap();
+        let (relay, metrics) = start_with_metrics_and_stun();
         let url = relay.url();
         let mut a = TestClient::connect(&url, Protocol::Relay).await.unwrap();
         let b = TestClient::connect(&url, Protocol::Websocket)

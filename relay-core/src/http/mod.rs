@@ -7,5 +7,5 @@ mod routes;
 mod token;
 mod upgrade;
 
-pub use request::{parse_head, Head, HeadError, MAX_HEAD_LEN};
+pub use request::{owned_headers, parse_head, Head, HeadError, MAX_HEAD_LEN};
 pub use routes::{handle, Outcome};

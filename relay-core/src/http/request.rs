@@ -57,6 +57,19 @@ pub enum HeadError {
 }
 
 /// Parses a complete head from `buf`, `Ok(None)` if more bytes are needed.
+/// Parsed headers as (lowercase name, value) pairs.
+pub fn owned_headers(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
+        .collect()
+}
+
 pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
@@ -72,16 +85,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, HeadError> {
                 path: path.to_string(),
                 query: query.to_string(),
                 version: req.version.unwrap_or(1),
-                headers: req
-                    .headers
-                    .iter()
-                    .map(|h| {
-                        (
-                            h.name.to_ascii_lowercase(),
-                            String::from_utf8_lossy(h.value).into_owned(),
-                        )
-                    })
-                    .collect(),
+                headers: owned_headers(req.headers),
                 len,
             }))
         }

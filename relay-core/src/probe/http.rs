@@ -41,16 +41,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Response>, String> {
         Ok(httparse::Status::Complete(_)) => Ok(Some(Response {
             status: resp.code.unwrap_or(0),
             reason: resp.reason.unwrap_or_default().to_owned(),
-            headers: resp
-                .headers
-                .iter()
-                .map(|h| {
-                    (
-                        h.name.to_ascii_lowercase(),
-                        String::from_utf8_lossy(h.value).into_owned(),
-                    )
-                })
-                .collect(),
+            headers: crate::http::owned_headers(resp.headers),
         })),
         Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => {
             Err(format!("a response head longer than {MAX_HEAD} bytes"))
