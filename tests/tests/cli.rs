@@ -98,15 +98,22 @@ fn check_config_accepts_the_example_and_rejects_broken_files() {
     }
     let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
     let mut examples = 0;
-    for entry in std::fs::read_dir(&deploy).expect("deploy/") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|e| e == "toml") {
-            let (ok, last) = run_to_exit(&["check-config", path.to_str().expect("utf-8")]);
-            assert!(ok, "check-config rejected {}: {last}", path.display());
-            examples += 1;
+    // The examples, and the Debian package's default config.
+    for dir in [deploy.clone(), deploy.join("debian")] {
+        for entry in std::fs::read_dir(&dir).expect("deploy/") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let (ok, last) = run_to_exit(&["check-config", path.to_str().expect("utf-8")]);
+                assert!(ok, "check-config rejected {}: {last}", path.display());
+                examples += 1;
+            }
         }
     }
-    assert!(examples > 0, "no example config in {}", deploy.display());
+    assert!(
+        examples >= 4,
+        "only {examples} configs in {}",
+        deploy.display()
+    );
     for (text, want) in [
         ("http_bind_addr = 5\n", "invalid config"),
         ("shards = 0\n", "shards must be at least 1"),
