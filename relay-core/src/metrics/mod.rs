@@ -150,7 +150,7 @@ impl FamilyCounters {
 /// Frames one write to a client carried: how well sends coalesce.
 pub static WRITE_FRAMES: Spec = Spec {
     name: "uring_relay_write_frames",
-    help: "Frames carried by each write to a client (packets and control frames coalesced into one write).",
+    help: "Frames each flush of a client's send queue carried (packets and control frames coalesced into one write; Pongs go first in their own).",
     bounds: &[1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
     scale: 1.0,
 };
