@@ -275,6 +275,8 @@ def main():
             body += ["", "## Runs that did not complete", ""] + [f"- {l.strip()}" for l in f if l.strip()]
     rel = os.path.relpath(a["results"], os.getcwd())
     body += ["", f"Raw JSON, metrics scrapes and server logs: `{rel}` (not committed)."]
+    body += ["", "Fuzzing (hours run per target, findings): [FUZZING.md](FUZZING.md), written by",
+             "`FUZZ_REPORT=FUZZING.md scripts/fuzz SECONDS`."]
     with open(a["out"], "w") as f:
         f.write("\n".join(head + body) + "\n")
 
