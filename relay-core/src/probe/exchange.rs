@@ -171,16 +171,9 @@ fn echo(
         };
         match me.reader.next(Instant::now() + left.min(POLL)) {
             Ok(Inbound::Packet { src, data }) if src == *peer => {
-                let Some(p) = Probe::decode(&data).filter(|p| p.nonce == nonce) else {
+                let Some(p) = first_sight(&data, nonce, KIND_PING, &mut seen) else {
                     continue;
                 };
-                let Some(slot) = seen.get_mut(p.seq as usize) else {
-                    continue;
-                };
-                if p.kind != KIND_PING || *slot {
-                    continue;
-                }
-                *slot = true;
                 delivered += 1;
                 let reply = Probe {
                     kind: KIND_ECHO,
@@ -209,6 +202,18 @@ fn echo(
     (delivered, None)
 }
 
+/// The probe packet in `data` if it is of this run and `kind` and its
+/// sequence number was not seen yet (marking it seen); else `None`.
+fn first_sight(data: &[u8], nonce: u64, kind: u8, seen: &mut [bool]) -> Option<Probe> {
+    let p = Probe::decode(data).filter(|p| p.nonce == nonce && p.kind == kind)?;
+    let slot = seen.get_mut(p.seq as usize)?;
+    if *slot {
+        return None;
+    }
+    *slot = true;
+    Some(p)
+}
+
 /// The sending client's reader: round-trip times of the echoes from `peer`.
 fn collect(
     me: Side<'_>,
@@ -224,16 +229,9 @@ fn collect(
         match me.reader.next(deadline) {
             Ok(Inbound::Packet { src, data }) if src == *peer => {
                 let now = epoch.elapsed();
-                let Some(p) = Probe::decode(&data).filter(|p| p.nonce == nonce) else {
+                let Some(p) = first_sight(&data, nonce, KIND_ECHO, &mut seen) else {
                     continue;
                 };
-                let Some(slot) = seen.get_mut(p.seq as usize) else {
-                    continue;
-                };
-                if p.kind != KIND_ECHO || *slot {
-                    continue;
-                }
-                *slot = true;
                 rtts.push(now.saturating_sub(Duration::from_nanos(p.sent_ns)));
             }
             Ok(other) => {
