@@ -11,6 +11,7 @@ pub mod budget;
 pub mod config;
 pub mod fdlimit;
 pub mod http;
+pub mod large_alloc;
 pub mod logging;
 pub mod metrics;
 pub mod metrics_http;

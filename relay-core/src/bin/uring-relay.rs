@@ -17,8 +17,11 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 /// jemalloc gives freed memory back to the system: after a burst of clients
 /// the process shrinks to its idle size instead of keeping every arena.
+/// Large blocks (queues, write buffers) bypass it and are mapped on their
+/// own, so a burst leaves no allocator bookkeeping behind either.
 #[global_allocator]
-static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+static ALLOC: relay_core::large_alloc::LargeMmap<tikv_jemallocator::Jemalloc> =
+    relay_core::large_alloc::LargeMmap(tikv_jemallocator::Jemalloc);
 
 /// Purge settings read by jemalloc at start: a background thread returns
 /// dirty pages after about a second (`MADV_DONTNEED`, so RSS drops at once,

@@ -22,7 +22,9 @@ pub struct ProcessStats {
 /// jemalloc's own figures: what the program holds (`allocated`), the
 /// pages backing it (`active`), what is resident including the
 /// allocator's metadata and not yet purged pages (`resident`), and
-/// address space kept for reuse (`retained`, not resident).
+/// address space kept for reuse (`retained`, not resident); and beside
+/// jemalloc, the large blocks mapped on their own (`mapped`, see
+/// [`crate::large_alloc`]).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct AllocatorStats {
     pub allocated: u64,
@@ -30,6 +32,7 @@ pub struct AllocatorStats {
     pub resident: u64,
     pub metadata: u64,
     pub retained: u64,
+    pub mapped: u64,
 }
 
 impl AllocatorStats {
@@ -44,6 +47,7 @@ impl AllocatorStats {
             resident: stats::resident::read().ok()? as u64,
             metadata: stats::metadata::read().ok()? as u64,
             retained: stats::retained::read().ok()? as u64,
+            mapped: crate::large_alloc::mapped_bytes() as u64,
         };
         // A process on another allocator has an idle jemalloc.
         (s.resident > 0 && s.allocated > 0).then_some(s)
@@ -253,6 +257,7 @@ pub fn render(
             ("resident", a.resident),
             ("metadata", a.metadata),
             ("retained", a.retained),
+            ("mapped", a.mapped),
         ] {
             let _ = writeln!(out, "uring_relay_allocator_bytes{{kind=\"{kind}\"}} {v}");
         }

@@ -127,9 +127,22 @@ impl<C: Member> Registry<C> {
         let Some(slot) = self.map.remove(c.key()) else {
             return Removed::NotFound;
         };
+        self.shrink_if_sparse();
         let mut peers = slot.departed_sent_to;
         c.sent_to_into(&mut peers);
         Removed::Last(peers.into_iter().collect())
+    }
+
+    /// A table sized for a burst of clients is kept no larger than twice
+    /// what is left once three quarters have gone, so memory follows the
+    /// clients back down. Each shrink halves at least, so its cost is
+    /// spread over the removals that led to it.
+    fn shrink_if_sparse(&mut self) {
+        const MIN_KEPT: usize = 64;
+        let cap = self.map.capacity();
+        if cap > MIN_KEPT && self.map.len() * 4 < cap {
+            self.map.shrink_to((self.map.len() * 2).max(MIN_KEPT));
+        }
     }
 
     /// Keys connected.
@@ -227,5 +240,38 @@ mod tests {
         peers.sort();
         assert_eq!(peers, vec![[1; 32], [2; 32], [3; 32]]);
         assert!(matches!(r.remove(&b), Removed::NotFound));
+    }
+
+    #[test]
+    fn the_table_shrinks_when_most_clients_have_gone() {
+        let mut r = Registry::new(DupPolicy::CloseOld);
+        let conns: Vec<_> = (0..10_000u64)
+            .map(|i| {
+                let mut key = [0; 32];
+                key[..8].copy_from_slice(&i.to_le_bytes());
+                Rc::new(Conn {
+                    id: i,
+                    key,
+                    sent: RefCell::new(Vec::new()),
+                })
+            })
+            .collect();
+        for c in &conns {
+            r.insert(c.clone());
+        }
+        let full = r.map.capacity();
+        assert!(full >= 10_000);
+        for c in &conns[..9_990] {
+            r.remove(c);
+        }
+        assert_eq!(r.len(), 10);
+        assert!(
+            r.map.capacity() <= 128,
+            "capacity {} of {full}",
+            r.map.capacity()
+        );
+        for c in &conns[9_990..] {
+            assert!(matches!(r.active(&c.key), Some(a) if a.id == c.id));
+        }
     }
 }

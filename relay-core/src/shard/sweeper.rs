@@ -84,6 +84,11 @@ fn sweep(shard: &Shard, now: Instant) {
         }
     }
     shard.sweep_cursor.set(i);
+    // Sized for the most clients ever connected otherwise.
+    if list.capacity() > 1024 && list.len() * 4 < list.capacity() {
+        let keep = list.len() * 2;
+        list.shrink_to(keep);
+    }
     drop(list);
     let m = &shard.metrics;
     for (c, reason) in to_close {
