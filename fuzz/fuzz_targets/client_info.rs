@@ -9,6 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use relay_fuzz::proto::client_info::{self, ClientInfo, HandshakeError, MAGIC};
 use relay_fuzz::proto::handshake::Handshake;
 use relay_fuzz::proto::postcard::{decode_varint, encode_varint};
+use relay_fuzz::proto::sig;
 use relay_fuzz::proto::{v035, Dialect, Transport};
 use relay_fuzz::signing_key;
 
@@ -45,6 +46,14 @@ fuzz_target!(|data: &[u8]| {
         assert!(v035::serve::on_frame(2, &payload).is_ok());
     }
     assert!(first.is_err_and(|f| f.reply.is_none()) || verified.is_ok());
+    // Checked in a batch beside a good one, the signature gets the answer
+    // it gets alone, and the good one still passes.
+    if let Ok(signed) = hs.decode(2, &payload) {
+        let good = hs.decode(2, &client_info::build(signing_key(), 3)).unwrap();
+        let out = sig::verify_all(&[signed.sig().clone(), good.sig().clone()]);
+        assert_eq!(out.valid[0], signed.sig().verify_strict());
+        assert!(out.valid[1]);
+    }
     // The version varint reads back after re-encoding.
     if let Some(v) = decode_varint(rest) {
         let mut e = Vec::new();

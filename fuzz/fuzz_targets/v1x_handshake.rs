@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 use relay_fuzz::proto::handshake::Handshake;
 use relay_fuzz::proto::v1x::frame::split_message;
 use relay_fuzz::proto::v1x::{handshake as auth, Version};
-use relay_fuzz::proto::Dialect;
+use relay_fuzz::proto::{sig, Dialect};
 use relay_fuzz::{client_reads, signing_key, CHALLENGE};
 
 fuzz_target!(|data: &[u8]| {
@@ -36,6 +36,16 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let direct = auth::verify(&CHALLENGE, payload);
+    // Checked in a batch beside a good one, the signature gets the answer
+    // it gets alone, and the good one still passes.
+    if let Ok(signed) = hs.decode(ty, payload) {
+        let good_msg = auth::client_auth(signing_key(), &CHALLENGE);
+        let (gty, gp) = split_message(&good_msg).unwrap();
+        let good = hs.decode(gty, gp).unwrap();
+        let out = sig::verify_all(&[signed.sig().clone(), good.sig().clone()]);
+        assert_eq!(out.valid[0], signed.sig().verify_strict());
+        assert!(out.valid[1]);
+    }
     match hs.on_frame(ty, payload) {
         Ok(v) => {
             assert_eq!(ty, 1);

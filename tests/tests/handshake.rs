@@ -89,3 +89,86 @@ async fn no_client_info_times_out() {
     })
     .await
 }
+
+/// Handshakes that arrive together are checked together. Forty upgraded
+/// connections send their ClientInfo at once, sixteen with a signature
+/// that does not verify (a flipped bit, or signed by another key) and one
+/// with a small-order key: the good ones all get in, every bad one is closed
+/// silently, and the batches that held a bad one were counted and
+/// checked again one by one.
+#[tokio::test]
+async fn bad_signatures_in_a_burst_of_handshakes_are_refused_alone() {
+    use ed25519_dalek::Signer;
+    bounded(T, async {
+        let metrics =
+            std::net::SocketAddr::from(([127, 0, 0, 1], tests::relay::free_port().unwrap()));
+        let relay = tests::RelayProcess::start_with(tests::RelayOptions {
+            shards: 1,
+            metrics_addr: Some(metrics),
+            ..Default::default()
+        })
+        .unwrap();
+        let mut conns = Vec::new();
+        for _ in 0..40 {
+            conns.push(RawRelay::upgrade(relay.addr(), "/relay").await.unwrap());
+        }
+        let mut frames = Vec::new();
+        for i in 0..40 {
+            let sk = wire::random_signing_key();
+            let mut p = wire::client_info(&sk);
+            let good = match i % 5 {
+                1 => {
+                    p[41 + 3] ^= 0x40;
+                    false
+                }
+                3 => {
+                    let other = wire::random_signing_key();
+                    p[41..105].copy_from_slice(&other.sign(&wire::VERSION_3_MSG).to_bytes());
+                    false
+                }
+                _ if i == 20 => {
+                    let mut key = [0u8; 32];
+                    key[0] = 1;
+                    p[9..41].copy_from_slice(&key);
+                    false
+                }
+                _ => true,
+            };
+            frames.push((wire::frame(wire::ty::CLIENT_INFO, &p), good));
+        }
+        let bad = frames.iter().filter(|(_, good)| !good).count();
+        assert_eq!(bad, 17);
+        // All at once, so the relay reads them in the same turns.
+        for (c, (f, _)) in conns.iter_mut().zip(&frames) {
+            c.send_raw(f).await.unwrap();
+        }
+        for (i, (mut c, (_, good))) in conns.into_iter().zip(frames).enumerate() {
+            if good {
+                c.ping_pong(*b"in batch").await.unwrap_or_else(|e| {
+                    panic!("good handshake {i} was refused: {e:#}");
+                });
+            } else {
+                c.expect_closed_silently(Duration::from_secs(10))
+                    .await
+                    .unwrap_or_else(|e| panic!("bad handshake {i} was not closed: {e:#}"));
+            }
+        }
+        if tests::skip_on_reference("batched signature checks") {
+            return;
+        }
+        let m = tests::openmetrics::scrape(metrics).await.unwrap();
+        let batched = m.value("uring_relay_handshake_signatures_batched_total");
+        let failures = m.value("uring_relay_handshake_signature_batch_failures_total");
+        eprintln!(
+            "{} batches, {batched} signatures in them, {failures} failed",
+            m.value("uring_relay_handshake_signature_batches_total")
+        );
+        assert!(batched >= 2.0, "no signatures were checked together");
+        assert_eq!(
+            m.value("uring_relay_handshake_failures_total"),
+            bad as f64,
+            "every bad handshake counted once"
+        );
+    })
+    .await
+}

@@ -127,6 +127,9 @@ metric_group! {
     dropped_cross_shard => "uring_relay_dropped_cross_shard_full", "counter", "Packets dropped because the hand-off to the destination's shard was full.";
     cross_shard_packets => "uring_relay_cross_shard_packets", "counter", "Packets handed to another shard for delivery.";
     cross_shard_batches => "uring_relay_cross_shard_batches", "counter", "Batches handed to another shard.";
+    sig_batches => "uring_relay_handshake_signature_batches", "counter", "Handshake signatures checked together: batches of two or more.";
+    sig_batched => "uring_relay_handshake_signatures_batched", "counter", "Handshake signatures checked in such batches.";
+    sig_batch_failures => "uring_relay_handshake_signature_batch_failures", "counter", "Batches that held a bad signature and were checked again one by one.";
     queued_packets => "uring_relay_queued_packets", "gauge", "Packets waiting in send queues on this shard.";
     queued_bytes => "uring_relay_queued_bytes", "gauge", "Bytes queued or being written to clients of this shard.";
     read_busy => "uring_relay_read_busy_connections", "gauge", "Connections sharing the shard's read buffer budget.";

@@ -1,7 +1,9 @@
 //! The handshake after the upgrade, sans-IO, for both families: what the
 //! server sends first, how the client's first frame is checked, and what
-//! confirms or denies it. The caller moves the bytes and asks access
-//! control between [`Handshake::on_frame`] and [`Handshake::confirm`].
+//! confirms or denies it. The caller moves the bytes, checks the signature
+//! (between [`Handshake::decode`] and [`Handshake::checked`], so a shard can
+//! check many at once) and asks access control before
+//! [`Handshake::confirm`].
 //!
 //! 0.35: the client speaks first with a signed ClientInfo; a denial is
 //! `Health("not authenticated")`. 1.x: the server sends a challenge, the
@@ -10,6 +12,7 @@
 
 use super::dialect::Dialect;
 use super::key::NodeKey;
+use super::sig::SigCheck;
 use super::v035::client_info;
 use super::v035::frame::{Frame, FrameType};
 use super::v1x::frame::{decode_client, ClientFrame};
@@ -25,6 +28,26 @@ pub struct Verified {
     pub key: NodeKey,
     /// The 0.35 ClientInfo version, checked only after access control.
     version: Option<u64>,
+}
+
+/// A first frame that decoded, its signature not yet checked.
+#[derive(Debug, Clone)]
+pub struct Signed(Pending);
+
+#[derive(Debug, Clone)]
+enum Pending {
+    V035(client_info::Unchecked),
+    V1x(NodeKey, SigCheck),
+}
+
+impl Signed {
+    /// The signature left to check.
+    pub fn sig(&self) -> &SigCheck {
+        match &self.0 {
+            Pending::V035(info) => &info.sig,
+            Pending::V1x(_, sig) => sig,
+        }
+    }
 }
 
 /// A handshake that failed: close, after sending `reply` if there is one.
@@ -71,16 +94,22 @@ impl Handshake {
 
     /// Checks the client's first frame.
     pub fn on_frame(&self, ty: u64, payload: &[u8]) -> Result<Verified, Failure> {
+        let signed = self.decode(ty, payload)?;
+        let valid = signed.sig().verify_strict();
+        self.checked(signed, valid)
+    }
+
+    /// Checks the client's first frame but for its signature, which the
+    /// caller checks (alone or with others, [`super::sig::verify_all`])
+    /// and reports to [`Handshake::checked`].
+    pub fn decode(&self, ty: u64, payload: &[u8]) -> Result<Signed, Failure> {
         match self.dialect {
             Dialect::V035(_) => {
                 if ty != FrameType::ClientInfo as u64 {
                     return Err(Failure::silent(format!("first frame has type {ty}")));
                 }
-                let info = client_info::verify(payload).map_err(Failure::silent)?;
-                Ok(Verified {
-                    key: info.key,
-                    version: Some(info.version),
-                })
+                let info = client_info::decode(payload).map_err(Failure::silent)?;
+                Ok(Signed(Pending::V035(info)))
             }
             Dialect::V1x(_) => {
                 // Anything but a ClientAuth is closed without a reply.
@@ -89,17 +118,39 @@ impl Handshake {
                         "expected ClientAuth, got type {ty}"
                     )));
                 };
-                match auth::verify(&self.challenge, p) {
-                    Ok(key) => Ok(Verified { key, version: None }),
-                    Err(auth::AuthError::Malformed) => {
-                        Err(Failure::silent("ClientAuth does not decode"))
-                    }
-                    Err(auth::AuthError::BadSignature) => Err(Failure {
-                        reply: Some(deny_message(auth::SIGNATURE_INVALID)),
-                        why: "ClientAuth signature does not verify".into(),
-                    }),
+                match auth::decode(&self.challenge, p) {
+                    Ok((key, sig)) => Ok(Signed(Pending::V1x(key, sig))),
+                    Err(e) => Err(self.auth_failure(e)),
                 }
             }
+        }
+    }
+
+    /// The outcome of a first frame from [`Handshake::decode`] once its
+    /// signature was found `valid` or not.
+    pub fn checked(&self, signed: Signed, valid: bool) -> Result<Verified, Failure> {
+        match signed.0 {
+            Pending::V035(info) => {
+                let info = info.finish(valid).map_err(Failure::silent)?;
+                Ok(Verified {
+                    key: info.key,
+                    version: Some(info.version),
+                })
+            }
+            Pending::V1x(key, _) => match auth::finish(key, valid) {
+                Ok(key) => Ok(Verified { key, version: None }),
+                Err(e) => Err(self.auth_failure(e)),
+            },
+        }
+    }
+
+    fn auth_failure(&self, e: auth::AuthError) -> Failure {
+        match e {
+            auth::AuthError::Malformed => Failure::silent("ClientAuth does not decode"),
+            auth::AuthError::BadSignature => Failure {
+                reply: Some(deny_message(auth::SIGNATURE_INVALID)),
+                why: "ClientAuth signature does not verify".into(),
+            },
         }
     }
 

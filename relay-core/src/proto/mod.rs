@@ -13,6 +13,7 @@ pub mod handshake;
 pub mod key;
 pub mod postcard;
 pub mod reader;
+pub mod sig;
 pub mod stun;
 pub mod v035;
 pub mod v1x;

@@ -156,23 +156,19 @@ async fn handshake(
     // Nothing larger than a handshake is buffered before it verifies,
     // whether in one websocket frame or in fragments.
     reader.set_message_limit(handshake::MAX_FRAME);
-    let verified: Verified = loop {
+    let checked = loop {
         let step = reader
-            .next_with(&mut buf, |ty, payload| hs.on_frame(ty, payload))
+            .next_with(&mut buf, |ty, payload| hs.decode(ty, payload))
             .map_err(|e| Early::Handshake(e.to_string()))?;
         match step {
             Step::Frame { out, consumed } => {
                 buf.drain(..consumed);
                 match out {
-                    Ok(v) => break v,
-                    Err(f) => {
-                        if let Some(reply) = f.reply {
-                            let _ =
-                                write_by(stream, reply, Instant::now() + Duration::from_secs(2))
-                                    .await;
-                        }
-                        return Err(Early::Handshake(f.why));
+                    Ok(signed) => {
+                        let valid = shard.sigs.verify(signed.sig().clone()).await;
+                        break hs.checked(signed, valid);
                     }
+                    Err(f) => break Err(f),
                 }
             }
             // Websocket Pings are not answered before the client is known.
@@ -186,6 +182,15 @@ async fn handshake(
             Step::Need(n) => {
                 buf = read_more(stream, buf, n, deadline).await?;
             }
+        }
+    };
+    let verified: Verified = match checked {
+        Ok(v) => v,
+        Err(f) => {
+            if let Some(reply) = f.reply {
+                let _ = write_by(stream, reply, Instant::now() + Duration::from_secs(2)).await;
+            }
+            return Err(Early::Handshake(f.why));
         }
     };
     reader.set_message_limit(MAX_MESSAGE);

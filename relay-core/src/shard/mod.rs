@@ -12,6 +12,7 @@ mod membership;
 mod pool;
 mod registry;
 mod routing;
+mod sig_batch;
 mod slice;
 mod state;
 mod sweeper;
@@ -171,6 +172,8 @@ fn shard_main(ctx: ShardCtx) {
         io::spawn(sweeper::run(shard.clone()));
         let flusher = shard.clone();
         io::spawn(async move { flusher.flusher().await });
+        let checker = shard.clone();
+        io::spawn(async move { checker.sigs.run(&checker.metrics.shard).await });
         let _ = ready.send(Ok(()));
         inbox::run(shard.clone(), inbox).await;
         // Completes the pending accept so the accept loop sees shutdown.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::client::Client;
 use super::pool::BufPool;
 use super::registry::{DupPolicy, Registry};
+use super::sig_batch::SigBatch;
 use crate::budget::{QueueBudget, ReadShare, TransitShare};
 use crate::config::Policy;
 use crate::metrics::{FamilyCounters, ShardMetrics};
@@ -42,6 +43,8 @@ pub struct Shard {
     /// Every registered client, for the sweeper's incremental pass.
     pub sweep_list: RefCell<Vec<Weak<Client>>>,
     pub sweep_cursor: Cell<usize>,
+    /// Handshake signatures, checked together per turn of the loop.
+    pub(super) sigs: SigBatch,
 }
 
 impl Shard {
@@ -75,6 +78,7 @@ impl Shard {
             transit: TransitShare::default(),
             sweep_list: RefCell::new(Vec::new()),
             sweep_cursor: Cell::new(0),
+            sigs: SigBatch::default(),
         }
     }
 

@@ -2,10 +2,11 @@
 //! magic `RELAY🔑` (9 bytes) ‖ public key (32) ‖ signature (64) ‖ message,
 //! where message = postcard(ClientInfo { version: usize }), a LEB128 varint.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 
 use crate::proto::key::NodeKey;
 use crate::proto::postcard::{decode_varint, encode_varint};
+use crate::proto::sig::SigCheck;
 use crate::proto::KEY_LEN;
 
 /// `RELAY` followed by the UTF-8 key emoji.
@@ -43,6 +44,37 @@ pub enum HandshakeError {
 /// reference's order. The version itself is checked by [`check_version`]
 /// after access control, as the reference does.
 pub fn verify(payload: &[u8]) -> Result<ClientInfo, HandshakeError> {
+    let unchecked = decode(payload)?;
+    let valid = unchecked.sig.verify_strict();
+    unchecked.finish(valid)
+}
+
+/// A ClientInfo whose signature is still to be checked (alone or in a
+/// batch, see [`crate::proto::sig`]).
+#[derive(Debug, Clone)]
+pub struct Unchecked {
+    pub sig: SigCheck,
+    key: NodeKey,
+    /// Decoded now, reported only after the signature, as the reference.
+    version: Option<u64>,
+}
+
+impl Unchecked {
+    /// The outcome, once the signature was found `valid` or not.
+    pub fn finish(self, valid: bool) -> Result<ClientInfo, HandshakeError> {
+        if !valid {
+            return Err(HandshakeError::BadSignature);
+        }
+        let version = self.version.ok_or(HandshakeError::BadMessage)?;
+        Ok(ClientInfo {
+            key: self.key,
+            version,
+        })
+    }
+}
+
+/// Everything [`verify`] checks but the signature.
+pub fn decode(payload: &[u8]) -> Result<Unchecked, HandshakeError> {
     if payload.len() < MESSAGE_OFFSET {
         return Err(HandshakeError::TooShort(payload.len()));
     }
@@ -57,10 +89,11 @@ pub fn verify(payload: &[u8]) -> Result<ClientInfo, HandshakeError> {
         .map_err(|_| HandshakeError::TooShort(payload.len()))?;
     let message = &payload[MESSAGE_OFFSET..];
     let vk = VerifyingKey::from_bytes(&key).map_err(|_| HandshakeError::InvalidKey)?;
-    vk.verify_strict(message, &Signature::from_bytes(&sig))
-        .map_err(|_| HandshakeError::BadSignature)?;
-    let version = decode_varint(message).ok_or(HandshakeError::BadMessage)?;
-    Ok(ClientInfo { key, version })
+    Ok(Unchecked {
+        sig: SigCheck::new(vk, &sig, message),
+        key,
+        version: decode_varint(message),
+    })
 }
 
 /// The version rule, applied after the access check.

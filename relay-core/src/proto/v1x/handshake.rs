@@ -7,11 +7,12 @@
 //! `key[32] ‖ 0x40 ‖ signature[64]` (trailing bytes ignored, as postcard
 //! does), a denial is `varint(len) ‖ utf8`.
 
-use ed25519_dalek::{Signature, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 
 use super::frame::FrameType;
 use crate::proto::key::NodeKey;
 use crate::proto::postcard::encode_varint;
+use crate::proto::sig::SigCheck;
 use crate::proto::KEY_LEN;
 
 /// The blake3 key-derivation context of the challenge signature.
@@ -60,6 +61,13 @@ pub fn signed_message(challenge: &[u8; 16]) -> [u8; 32] {
 /// Checks a ClientAuth payload against the challenge that was sent; the
 /// client's key on success.
 pub fn verify(challenge: &[u8; 16], payload: &[u8]) -> Result<NodeKey, AuthError> {
+    let (key, sig) = decode(challenge, payload)?;
+    finish(key, sig.verify_strict())
+}
+
+/// Everything [`verify`] checks but the signature: the key and what is
+/// left to check (alone or in a batch, see [`crate::proto::sig`]).
+pub fn decode(challenge: &[u8; 16], payload: &[u8]) -> Result<(NodeKey, SigCheck), AuthError> {
     let key: NodeKey = payload
         .get(..KEY_LEN)
         .and_then(|k| k.try_into().ok())
@@ -72,9 +80,16 @@ pub fn verify(challenge: &[u8; 16], payload: &[u8]) -> Result<NodeKey, AuthError
         .and_then(|s| s.try_into().ok())
         .ok_or(AuthError::Malformed)?;
     let vk = VerifyingKey::from_bytes(&key).map_err(|_| AuthError::BadSignature)?;
-    vk.verify_strict(&signed_message(challenge), &Signature::from_bytes(&sig))
-        .map_err(|_| AuthError::BadSignature)?;
-    Ok(key)
+    Ok((key, SigCheck::new(vk, &sig, &signed_message(challenge))))
+}
+
+/// The outcome once the signature was found `valid` or not.
+pub fn finish(key: NodeKey, valid: bool) -> Result<NodeKey, AuthError> {
+    if valid {
+        Ok(key)
+    } else {
+        Err(AuthError::BadSignature)
+    }
 }
 
 /// Builds the ClientAuth message a 1.x client sends (loadgen, tests).
