@@ -25,6 +25,8 @@ pub struct Adopt {
     /// The handshake's last word (1.x: ServerConfirmsAuth), sent once the
     /// client is registered so no packet to it can be lost in between.
     pub confirm: Option<Vec<u8>>,
+    /// The access token the client presented, if any.
+    pub token: Option<Box<str>>,
 }
 
 /// A shard's mailbox message.

@@ -111,6 +111,7 @@ metric_group! {
     protocol_errors => "uring_relay_protocol_error_disconnects", "counter", "Clients disconnected for a protocol violation.";
     handshake_failures => "uring_relay_handshake_failures", "counter", "Connections closed during the handshake after the upgrade.";
     access_denied => "uring_relay_access_denied", "counter", "Handshakes refused by access control.";
+    access_revoked => "uring_relay_access_revoked_disconnects", "counter", "Clients disconnected because a reloaded access list no longer admits them.";
     replaced => "uring_relay_replaced_connections", "counter", "Connections closed because the same key connected again.";
     peer_gone_sent => "uring_relay_peer_gone_sent", "counter", "PeerGone / EndpointGone frames queued to clients.";
     clients => "uring_relay_clients", "gauge", "Endpoint ids registered on this shard.";

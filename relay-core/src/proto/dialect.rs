@@ -35,6 +35,19 @@ pub enum Dialect {
     V1x(Version),
 }
 
+/// For logs: `0.35 derp`, `0.35 websocket`, `1.x v1`, `1.x v2`.
+impl std::fmt::Display for Dialect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (family, wire) = match self {
+            Dialect::V035(Transport::Derp) => ("0.35", "derp"),
+            Dialect::V035(Transport::Websocket) => ("0.35", "websocket"),
+            Dialect::V1x(Version::V1) => ("1.x", "v1"),
+            Dialect::V1x(Version::V2) => ("1.x", "v2"),
+        };
+        write!(f, "{family} {wire}")
+    }
+}
+
 /// Why a client is closed after its handshake, in either family.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {

@@ -122,12 +122,15 @@ async fn handle(shard: Rc<Shard>, stream: Stream) {
 }
 
 /// A connection ready to register.
-struct Handshaken {
-    key: crate::proto::key::NodeKey,
-    dialect: Dialect,
-    leftover: Vec<u8>,
-    reader: FrameReader,
-    confirm: Option<Vec<u8>>,
+pub(super) struct Handshaken {
+    pub key: crate::proto::key::NodeKey,
+    pub dialect: Dialect,
+    pub leftover: Vec<u8>,
+    pub reader: FrameReader,
+    pub confirm: Option<Vec<u8>>,
+    /// The access token presented at the upgrade: a reload of
+    /// `shared_token` checks it again.
+    pub token: Option<Box<str>>,
 }
 
 async fn handshake(
@@ -212,6 +215,7 @@ async fn handshake(
         leftover: buf,
         reader,
         confirm,
+        token: token.map(String::into_boxed_str),
     })
 }
 
@@ -293,7 +297,7 @@ async fn write_by(stream: &Stream, bytes: Vec<u8>, deadline: Instant) -> Result<
 fn hand_over(shard: &Rc<Shard>, stream: Stream, h: Handshaken) {
     let owner = shard.router.owner(&h.key);
     if owner == shard.id {
-        shard.register(stream, h.key, h.dialect, h.leftover, h.reader, h.confirm);
+        shard.register(stream, h);
         return;
     }
     // SAFETY: the fd is open for as long as `stream` lives, which is past
@@ -316,6 +320,7 @@ fn hand_over(shard: &Rc<Shard>, stream: Stream, h: Handshaken) {
         leftover: h.leftover,
         ws: h.reader.into_ws(),
         confirm: h.confirm,
+        token: h.token,
     };
     if !shard.router.send(owner, ShardMsg::Adopt(Box::new(adopt))) {
         tracing::warn!("shard {owner} is gone; dropping connection");
@@ -335,5 +340,13 @@ pub fn adopt(shard: &Rc<Shard>, a: Adopt) {
         Some(ws) => FrameReader::from_ws(ws, a.dialect.type_coding()),
         None => FrameReader::server(a.dialect),
     };
-    shard.register(stream, a.key, a.dialect, a.leftover, reader, a.confirm);
+    let h = Handshaken {
+        key: a.key,
+        dialect: a.dialect,
+        leftover: a.leftover,
+        reader,
+        confirm: a.confirm,
+        token: a.token,
+    };
+    shard.register(stream, h);
 }

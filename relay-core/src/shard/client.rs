@@ -33,6 +33,29 @@ pub enum CloseReason {
     /// The same key connected again.
     Replaced,
     Shutdown,
+    /// A reloaded access list no longer admits the key.
+    AccessRevoked,
+}
+
+impl CloseReason {
+    /// The reason in words, for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            CloseReason::Disconnected => "disconnected",
+            CloseReason::ProtocolError => "protocol error",
+            CloseReason::WriteStall => "write stall",
+            CloseReason::PingTimeout => "ping timeout",
+            CloseReason::Replaced => "replaced by a newer connection",
+            CloseReason::Shutdown => "shutdown",
+            CloseReason::AccessRevoked => "access revoked",
+        }
+    }
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 pub struct Client {
@@ -40,6 +63,8 @@ pub struct Client {
     pub key: NodeKey,
     pub family: Family,
     pub stream: Stream,
+    /// The access token presented at the upgrade (1.x `shared_token`).
+    pub token: Option<Box<str>>,
     queue: RefCell<SendQueue>,
     pool: Rc<BufPool>,
     /// The shard's budget for queued bytes, charged for every byte this
@@ -79,6 +104,7 @@ impl Client {
         key: NodeKey,
         dialect: Dialect,
         stream: Stream,
+        token: Option<Box<str>>,
         pool: Rc<BufPool>,
         budget: Rc<QueueBudget>,
     ) -> Self {
@@ -89,6 +115,7 @@ impl Client {
             key,
             family: dialect.family(),
             stream,
+            token,
             queue: RefCell::new(SendQueue::new(dialect)),
             pool,
             budget,

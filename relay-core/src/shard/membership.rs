@@ -6,28 +6,34 @@ use std::rc::Rc;
 
 use super::io::Stream;
 
+use super::accept::Handshaken;
 use super::client::{Client, CloseReason};
 use super::registry::{Inserted, Removed};
 use super::state::{rx_limit, Shard};
-use crate::proto::key::NodeKey;
-use crate::proto::reader::FrameReader;
-use crate::proto::{Datagram, Dialect, ServerFrame, Status};
+use crate::proto::{Datagram, ServerFrame, Status};
 use crate::router::RecordKind;
 
 impl Shard {
     /// Registers a handshaken connection owned by this shard and starts
     /// its tasks; `confirm` (the handshake's last word) is its first
     /// output, so nothing sent to it after this point is lost.
-    pub fn register(
-        self: &Rc<Self>,
-        stream: Stream,
-        key: NodeKey,
-        dialect: Dialect,
-        leftover: Vec<u8>,
-        reader: FrameReader,
-        confirm: Option<Vec<u8>>,
-    ) {
+    pub(super) fn register(self: &Rc<Self>, stream: Stream, h: Handshaken) {
+        let Handshaken {
+            key,
+            dialect,
+            leftover,
+            reader,
+            confirm,
+            token,
+        } = h;
         if self.shutting_down.get() {
+            stream.shutdown();
+            return;
+        }
+        // Admitted under an access list that a reload has since changed
+        // (on the way over from another shard): held to the new one.
+        if self.revoked(&key, token.as_deref()) {
+            self.fm(dialect.family()).access_revoked.inc();
             stream.shutdown();
             return;
         }
@@ -38,6 +44,7 @@ impl Shard {
             key,
             dialect,
             stream,
+            token,
             self.pool.clone(),
             self.budget.clone(),
         ));
@@ -63,7 +70,7 @@ impl Shard {
         tracing::debug!(
             shard = self.id,
             client = %crate::proto::key::short_hex(&client.key),
-            ?dialect,
+            %dialect,
             "registered"
         );
         fm.accepts.inc();
@@ -82,7 +89,7 @@ impl Shard {
         tracing::debug!(
             shard = self.id,
             client = %crate::proto::key::short_hex(&client.key),
-            reason = ?client.close_reason(),
+            reason = %client.close_reason().map_or("open", CloseReason::name),
             "unregistered"
         );
         fm.disconnects.inc();

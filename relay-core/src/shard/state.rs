@@ -6,13 +6,15 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 
-use super::client::Client;
+use super::client::{Client, CloseReason};
 use super::pool::BufPool;
 use super::registry::{DupPolicy, Registry};
 use super::sig_batch::SigBatch;
+use crate::access::Decision;
 use crate::budget::{QueueBudget, ReadShare, TransitShare};
 use crate::config::Policy;
 use crate::metrics::{FamilyCounters, ShardMetrics};
+use crate::proto::key::NodeKey;
 use crate::proto::Family;
 use crate::ratelimit::RxLimit;
 use crate::router::Router;
@@ -99,15 +101,36 @@ impl Shard {
             .collect()
     }
 
-    /// Applies a reloaded policy; connected clients keep their connection
-    /// and get the new receive limit.
+    /// Applies a reloaded policy: connected clients get the new receive
+    /// limit, and those the new access list no longer admits are
+    /// disconnected (a reconnect is then refused as any other). An HTTP
+    /// callout is not asked again for connected clients.
     pub fn reload(&self, policy: Arc<Policy>) {
+        *self.policy.borrow_mut() = policy.clone();
+        let mut revoked = 0u64;
         for c in self.connections() {
             c.set_rx_limit(rx_limit(&policy, c.family));
+            if self.revoked(&c.key, c.token.as_deref())
+                && c.close(CloseReason::AccessRevoked, &self.metrics)
+            {
+                self.fm(c.family).access_revoked.inc();
+                revoked += 1;
+            }
         }
         self.budget
             .set_limit(queue_share(&policy, self.router.shards()));
-        *self.policy.borrow_mut() = policy;
+        if revoked > 0 {
+            tracing::info!(
+                shard = self.id,
+                "disconnected {revoked} clients that the reloaded access list no longer admits"
+            );
+        }
+    }
+
+    /// Whether the access list in force refuses `key` (with `token`)
+    /// without asking anyone.
+    pub(super) fn revoked(&self, key: &NodeKey, token: Option<&str>) -> bool {
+        self.policy.borrow().access.decide_local(key, token) == Some(Decision::Deny)
     }
 
     pub(super) fn update_client_gauge(&self, f: Family) {

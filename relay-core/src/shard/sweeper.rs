@@ -98,7 +98,7 @@ fn sweep(shard: &Shard, now: Instant) {
                 CloseReason::WriteStall => fm.write_stalls.inc(),
                 _ => fm.ping_timeouts.inc(),
             }
-            tracing::debug!(client = %crate::proto::key::short_hex(&c.key), ?reason, "closing");
+            tracing::debug!(client = %crate::proto::key::short_hex(&c.key), %reason, "closing");
         }
     }
 }
