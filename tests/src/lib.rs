@@ -12,6 +12,7 @@
 //! * [`openmetrics`]: scraping the metrics port and validating OpenMetrics text.
 //! * [`probe_run`]: running `uring-relay probe` and reading its report.
 //! * [`fake_server`]: peers that are not relays (a web server, a lossy proxy).
+//! * [`relay_cli`]: running the relay binary to its exit (check-config, failed starts).
 //!
 //! Against uring-relay (`target/<profile>/uring-relay`, built once if missing;
 //! rebuild it yourself after changing relay-core):
@@ -30,6 +31,7 @@ pub mod openmetrics;
 pub mod probe_run;
 pub mod raw;
 pub mod relay;
+pub mod relay_cli;
 pub mod wire;
 pub mod ws;
 

@@ -88,6 +88,8 @@ pub struct RelayOptions {
     /// Run this binary instead of [`relay_binary`]'s (e.g. the reference
     /// in a test that compares both).
     pub bin: Option<PathBuf>,
+    /// Extra command-line arguments (after `-c FILE`).
+    pub args: Vec<String>,
 }
 
 impl Default for RelayOptions {
@@ -102,6 +104,7 @@ impl Default for RelayOptions {
             stderr_unread: false,
             wrapper: None,
             bin: None,
+            args: Vec::new(),
         }
     }
 }
@@ -347,6 +350,7 @@ fn spawn(
     };
     cmd.arg("-c")
         .arg(config)
+        .args(&opts.args)
         .envs(opts.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped());

@@ -1,47 +1,16 @@
 //! The binary's failure modes an operator sees: a bad config or a port in
 //! use ends the process with a non-zero status and a one-line reason.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tests::relay::relay_binary;
+use tests::relay_cli::{config_file, run_to_exit as run};
 
-/// Runs uring-relay with `args` and returns (success, last stderr line);
-/// fails the test if it does not exit within 20 s.
+/// (success, last stderr line) of a run with `args`.
 fn run_to_exit(args: &[&str]) -> (bool, String) {
-    let bin = relay_binary().expect("relay binary");
-    let mut child = Command::new(bin)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn relay");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("relay with {args:?} is still running after 20 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut err);
-    }
-    let last = err.lines().last().unwrap_or("").to_owned();
-    (status.success(), last)
-}
-
-fn config_file(text: &str) -> tempfile::NamedTempFile {
-    let mut f = tempfile::NamedTempFile::new().expect("temp file");
-    f.write_all(text.as_bytes()).expect("write config");
-    f
+    let e = run(args, &[]);
+    (e.ok, e.last().to_owned())
 }
 
 #[test]
@@ -71,7 +40,10 @@ fn bad_config_exits_with_reason() {
     for (text, want) in [
         ("http_bind_addr = 5\n", "invalid config"),
         ("shards = 0\n", "shards must be at least 1"),
-        ("access.allowlist = [\"not-a-key\"]\n", "invalid node id"),
+        (
+            "access.allowlist = [\"not-a-key\"]\n",
+            "\"not-a-key\" is not an endpoint id",
+        ),
         (
             "[limits.client.rx]\nmax_burst_bytes = 10\n",
             "requires bytes_per_second",
@@ -117,7 +89,10 @@ fn check_config_accepts_the_example_and_rejects_broken_files() {
     for (text, want) in [
         ("http_bind_addr = 5\n", "invalid config"),
         ("shards = 0\n", "shards must be at least 1"),
-        ("access.allowlist = [\"not-a-key\"]\n", "invalid node id"),
+        (
+            "access.allowlist = [\"not-a-key\"]\n",
+            "\"not-a-key\" is not an endpoint id",
+        ),
         ("enable_relay = true\n[limits\n", "invalid config"),
     ] {
         let cfg = config_file(text);
@@ -129,10 +104,10 @@ fn check_config_accepts_the_example_and_rejects_broken_files() {
             "{text:?}: {last}"
         );
     }
-    // Unlike a start, where a missing file means defaults.
+    // As a start (without --dev): a missing file is an error.
     let (ok, last) = run_to_exit(&["check-config", "/nonexistent/iroh-relay.toml"]);
     assert!(!ok, "check-config accepted a missing file");
-    assert!(last.contains("cannot read config"), "{last}");
+    assert!(last.contains("does not exist"), "{last}");
 }
 
 /// chatmail's deploy accepts port 3340 only when `ss` names its holder

@@ -1,18 +1,31 @@
-//! The iroh-relay 0.35 TOML config (docs/protocol-0.35.md §11), read unchanged.
-//! Unknown keys are accepted, as the reference does; `shards` is ours.
+//! The iroh-relay TOML config (docs/protocol-0.35.md §11), as 0.35 and
+//! 1.x write it, plus our keys (`shards`, `io_backend`,
+//! `limits.max_queued_bytes`). Reading and unknown keys are in `load`,
+//! checks against the machine in `review`, what a reload changes in
+//! `diff`.
+
+mod diff;
+mod load;
+mod review;
+mod schema;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
 use crate::access::AccessConfig;
 use crate::ratelimit::RxLimit;
 
+pub use diff::Changes;
+pub use load::{load, parse, ConfigError, Invalid, Loaded, UnknownKey};
+pub use review::{listeners, review, Host, Review, MAX_SHARDS};
+
 /// Smallest `limits.max_queued_bytes`: one client's full queue.
 pub const MIN_QUEUED_BYTES: u64 = crate::queue::MAX_QUEUED_BYTES as u64;
 
-/// The file as written by operators. Every field is optional.
+/// The file as written by operators. Every field is optional; keys that
+/// only the references use are read so that they are not unknown.
 #[derive(Debug, Default, Deserialize)]
 pub struct ConfigFile {
     pub enable_relay: Option<bool>,
@@ -25,16 +38,37 @@ pub struct ConfigFile {
     pub enable_metrics: Option<bool>,
     #[serde(default, deserialize_with = "crate::socket_addr::deserialize_opt")]
     pub metrics_bind_addr: Option<SocketAddr>,
+    /// The references' key cache; this relay keeps none.
     pub key_cache_capacity: Option<usize>,
     #[serde(default)]
     pub access: AccessConfig,
-    pub tls: Option<toml::Table>,
+    pub tls: Option<TlsFile>,
     #[serde(default)]
     pub limits: Limits,
     /// Number of shards (threads); default: available cores.
     pub shards: Option<usize>,
     /// Which I/O backend the shards run on (ours; default `auto`).
     pub io_backend: Option<IoBackend>,
+}
+
+/// `[tls]` as iroh-relay 0.35 and 1.x read it. Only `--dev` (plain HTTP)
+/// runs with it; the keys are read so that a reference's file is
+/// understood.
+#[derive(Debug, Default, Deserialize)]
+pub struct TlsFile {
+    #[serde(default, deserialize_with = "crate::socket_addr::deserialize_opt")]
+    pub https_bind_addr: Option<SocketAddr>,
+    #[serde(default, deserialize_with = "crate::socket_addr::deserialize_opt")]
+    pub quic_bind_addr: Option<SocketAddr>,
+    /// A name (0.35) or a list of names (1.x).
+    pub hostname: Option<toml::Value>,
+    pub cert_mode: Option<String>,
+    pub cert_dir: Option<PathBuf>,
+    pub manual_cert_path: Option<PathBuf>,
+    pub manual_key_path: Option<PathBuf>,
+    pub prod_tls: Option<bool>,
+    pub contact: Option<String>,
+    pub dangerous_http_only: Option<bool>,
 }
 
 /// The shards' I/O backend as asked for: `auto` uses io_uring where the
@@ -48,7 +82,17 @@ pub enum IoBackend {
     Epoll,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+impl IoBackend {
+    pub fn name(self) -> &'static str {
+        match self {
+            IoBackend::Auto => "auto",
+            IoBackend::Uring => "uring",
+            IoBackend::Epoll => "epoll",
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 pub struct Limits {
     pub accept_conn_limit: Option<f64>,
     pub accept_conn_burst: Option<usize>,
@@ -58,12 +102,12 @@ pub struct Limits {
     pub max_queued_bytes: Option<u64>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 pub struct ClientLimits {
     pub rx: Option<RxLimits>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
 pub struct RxLimits {
     pub bytes_per_second: Option<u32>,
     pub max_burst_bytes: Option<u32>,
@@ -79,6 +123,8 @@ pub struct Config {
     pub metrics_bind_addr: Option<SocketAddr>,
     pub access: AccessConfig,
     pub limits: Limits,
+    /// `--dev` with a `[tls]` section: served as plain HTTP.
+    pub tls_ignored: bool,
 }
 
 /// What SIGHUP can change while clients stay connected.
@@ -131,80 +177,55 @@ impl Config {
             max_queued_bytes: usize::try_from(max_queued_bytes).unwrap_or(usize::MAX),
         }
     }
+
+    /// What applying `new` on a reload would change, and what it cannot.
+    pub fn changes(&self, new: &Config) -> Changes {
+        diff::changes(self, new)
+    }
+
+    /// Takes over what a reload applies (access and limits); listeners,
+    /// shards and backend stay as they are bound.
+    pub fn apply_reloadable(&mut self, new: &Config) {
+        self.access = new.access.clone();
+        self.limits = new.limits.clone();
+    }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("config path {0} exists but is not a file")]
-    NotAFile(String),
-    #[error("cannot read config {0}: {1}")]
-    Read(String, std::io::Error),
-    #[error("invalid config {0}: {1}")]
-    Parse(String, String),
-    #[error("{0}")]
-    Invalid(String),
+/// A rule broken by a value: the key it is about, for the line number.
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid(Invalid::at_key(key, message))
 }
 
 impl ConfigFile {
-    /// Reads `path`; a missing file means built-in defaults, as the
-    /// reference does.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let name = path.display().to_string();
-        if !path.exists() {
-            tracing::warn!(path = %name, "config file does not exist, using defaults");
-            return Ok(Self::default());
-        }
-        Self::load_existing(path)
-    }
-
-    /// Reads `path`, which must exist (`check-config`).
-    pub fn load_existing(path: &Path) -> Result<Self, ConfigError> {
-        let name = path.display().to_string();
-        if path.exists() && !path.is_file() {
-            return Err(ConfigError::NotAFile(name));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(name.clone(), e))?;
-        Self::parse(&text).map_err(|e| match e {
-            ConfigError::Parse(_, m) => ConfigError::Parse(name, m),
-            other => other,
-        })
-    }
-
-    /// Parses TOML; the error is one line, with the line number when known.
+    /// Parses TOML (unknown keys dropped: see [`parse`] for them).
     pub fn parse(text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| {
-            let message = e.message().lines().collect::<Vec<_>>().join(": ");
-            let message = match e.span() {
-                Some(span) => {
-                    let line = text
-                        .get(..span.start)
-                        .map_or(0, |t| t.matches('\n').count())
-                        + 1;
-                    format!("line {line}: {message}")
-                }
-                None => message,
-            };
-            ConfigError::Parse(String::new(), message)
-        })
+        parse(text).map(|l| l.file)
     }
 
     /// Applies defaults and cross-field rules. `dev` is the `--dev` flag.
     pub fn resolve(self, dev: bool) -> Result<Config, ConfigError> {
+        if self.enable_relay == Some(false) {
+            return Err(invalid(
+                "enable_relay",
+                "enable_relay = false (a STUN-only server) is not supported: this relay always relays",
+            ));
+        }
         let http_only = dev
             || self
                 .tls
                 .as_ref()
-                .and_then(|t| t.get("dangerous_http_only"))
-                .and_then(|v| v.as_bool())
+                .and_then(|t| t.dangerous_http_only)
                 .unwrap_or(false);
         if self.tls.is_some() && !http_only {
-            return Err(ConfigError::Invalid(
-                "[tls] is not supported: serve plain HTTP (as chatmail does) or terminate TLS in a proxy in front".into(),
+            return Err(invalid(
+                "tls",
+                "[tls] is not supported: serve plain HTTP (as chatmail does) or terminate TLS in a proxy in front",
             ));
         }
         if self.enable_quic_addr_discovery == Some(true) {
-            return Err(ConfigError::Invalid(
-                "enable_quic_addr_discovery requires [tls], which is not supported".into(),
+            return Err(invalid(
+                "enable_quic_addr_discovery",
+                "enable_quic_addr_discovery = true needs [tls], which is not supported",
             ));
         }
         let default_port = if dev { 3340 } else { 80 };
@@ -213,44 +234,18 @@ impl ConfigFile {
             .unwrap_or_else(|| SocketAddr::from(([0u16; 8], default_port)));
         let ip = http_bind_addr.ip();
         let shards = match self.shards {
-            Some(0) => return Err(ConfigError::Invalid("shards must be at least 1".into())),
+            Some(0) => return Err(invalid("shards", "shards must be at least 1")),
+            Some(n) if n > MAX_SHARDS => {
+                return Err(invalid(
+                    "shards",
+                    format!("shards = {n} is more than {MAX_SHARDS}; one per core is the default"),
+                ))
+            }
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        if self
-            .limits
-            .accept_conn_limit
-            .is_some_and(|r| !(r > 0.0 && r.is_finite()))
-        {
-            return Err(ConfigError::Invalid(
-                "limits.accept_conn_limit must be > 0".into(),
-            ));
-        }
-        if self
-            .limits
-            .max_queued_bytes
-            .is_some_and(|b| b < MIN_QUEUED_BYTES)
-        {
-            return Err(ConfigError::Invalid(format!(
-                "limits.max_queued_bytes must be at least {MIN_QUEUED_BYTES} (one full queue)"
-            )));
-        }
-        if let Some(rx) = self.limits.client.as_ref().and_then(|c| c.rx.as_ref()) {
-            match (rx.bytes_per_second, rx.max_burst_bytes) {
-                (None, Some(_)) => {
-                    return Err(ConfigError::Invalid(
-                        "limits.client.rx.max_burst_bytes requires bytes_per_second".into(),
-                    ))
-                }
-                (Some(0), _) | (_, Some(0)) => {
-                    return Err(ConfigError::Invalid(
-                        "limits.client.rx values must be > 0".into(),
-                    ))
-                }
-                _ => {}
-            }
-        }
-        let access = self.access.resolve().map_err(ConfigError::Invalid)?;
+        check_limits(&self.limits)?;
+        let access = self.access.resolve().map_err(|m| invalid("access", m))?;
         Ok(Config {
             http_bind_addr,
             shards,
@@ -265,112 +260,49 @@ impl ConfigFile {
                 .then(|| self.metrics_bind_addr.unwrap_or(SocketAddr::new(ip, 9090))),
             access,
             limits: self.limits,
+            tls_ignored: dev && self.tls.is_some(),
         })
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chatmail_config() {
-        let text = include_str!("../../deploy/iroh-relay.toml");
-        let c = ConfigFile::parse(text).unwrap().resolve(false).unwrap();
-        assert_eq!(c.http_bind_addr, "[::]:3340".parse().unwrap());
-        assert_eq!(c.stun_bind_addr, None);
-        assert_eq!(c.metrics_bind_addr, None);
-        assert!(matches!(c.access, AccessConfig::Everyone));
+fn check_limits(limits: &Limits) -> Result<(), ConfigError> {
+    if limits
+        .accept_conn_limit
+        .is_some_and(|r| !(r > 0.0 && r.is_finite()))
+    {
+        return Err(invalid(
+            "limits.accept_conn_limit",
+            "limits.accept_conn_limit must be > 0",
+        ));
     }
-
-    #[test]
-    fn defaults_and_dev() {
-        let c = ConfigFile::default().resolve(true).unwrap();
-        assert_eq!(c.http_bind_addr, "[::]:3340".parse().unwrap());
-        assert_eq!(c.stun_bind_addr, Some("[::]:3478".parse().unwrap()));
-        assert_eq!(c.metrics_bind_addr, Some("[::]:9090".parse().unwrap()));
-        let c = ConfigFile::default().resolve(false).unwrap();
-        assert_eq!(c.http_bind_addr.port(), 80);
-        assert!(c.shards >= 1);
+    if limits
+        .max_queued_bytes
+        .is_some_and(|b| b < MIN_QUEUED_BYTES)
+    {
+        return Err(invalid(
+            "limits.max_queued_bytes",
+            format!("limits.max_queued_bytes must be at least {MIN_QUEUED_BYTES} (one full queue)"),
+        ));
     }
-
-    #[test]
-    fn unknown_keys_and_shards() {
-        let c = ConfigFile::parse("future_key = 1\nshards = 3\nhttp_bind_addr = \"127.0.0.1:1\"\n[limits]\naccept_conn_limit = 5.0\n")
-            .unwrap()
-            .resolve(false)
-            .unwrap();
-        assert_eq!(c.shards, 3);
-        assert_eq!(c.io_backend, IoBackend::Auto);
-        assert_eq!(c.limits.accept_conn_limit, Some(5.0));
+    if let Some(rx) = limits.client.as_ref().and_then(|c| c.rx.as_ref()) {
+        match (rx.bytes_per_second, rx.max_burst_bytes) {
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "limits.client.rx.max_burst_bytes",
+                    "limits.client.rx.max_burst_bytes requires bytes_per_second",
+                ))
+            }
+            (Some(0), _) | (_, Some(0)) => {
+                return Err(invalid(
+                    "limits.client.rx",
+                    "limits.client.rx values must be > 0",
+                ))
+            }
+            _ => {}
+        }
     }
-
-    #[test]
-    fn io_backend_choice() {
-        let c = ConfigFile::parse("io_backend = \"epoll\"").unwrap();
-        assert_eq!(c.io_backend, Some(IoBackend::Epoll));
-        assert!(ConfigFile::parse("io_backend = \"kqueue\"").is_err());
-    }
-
-    #[test]
-    fn policy_from_limits() {
-        let c = ConfigFile::parse("[limits]\naccept_conn_limit = 10.0\n[limits.client.rx]\nbytes_per_second = 400\nmax_burst_bytes = 800\n")
-            .unwrap()
-            .resolve(false)
-            .unwrap();
-        let p = c.policy();
-        assert_eq!(
-            p.rx_limit,
-            Some(RxLimit {
-                bytes_per_second: 400.0,
-                burst_bytes: 800.0
-            })
-        );
-        assert_eq!(p.accept_limit, Some((10.0, 10.0)));
-        assert_eq!(
-            p.max_queued_bytes as u64,
-            crate::sysmem::default_queue_budget()
-        );
-        let c = ConfigFile::parse("[limits]\nmax_queued_bytes = 67108864\n")
-            .unwrap()
-            .resolve(false)
-            .unwrap();
-        assert_eq!(c.policy().max_queued_bytes, 64 << 20);
-        assert!(ConfigFile::parse("[limits]\nmax_queued_bytes = 1000\n")
-            .unwrap()
-            .resolve(false)
-            .is_err());
-        let c = ConfigFile::parse("[limits.client.rx]\nbytes_per_second = 400\n")
-            .unwrap()
-            .resolve(false)
-            .unwrap();
-        assert_eq!(c.policy().rx_limit.map(|l| l.burst_bytes), Some(400.0));
-        assert!(ConfigFile::parse("[limits]\naccept_conn_limit = -1.0\n")
-            .unwrap()
-            .resolve(false)
-            .is_err());
-    }
-
-    #[test]
-    fn rejections() {
-        assert!(ConfigFile::parse("http_bind_addr = 5").is_err());
-        assert!(ConfigFile::parse("shards = 0")
-            .unwrap()
-            .resolve(false)
-            .is_err());
-        let tls = "[tls]\ncert_mode = \"Manual\"\n";
-        assert!(ConfigFile::parse(tls).unwrap().resolve(false).is_err());
-        assert!(ConfigFile::parse(tls).unwrap().resolve(true).is_ok());
-        assert!(ConfigFile::parse("enable_quic_addr_discovery = true")
-            .unwrap()
-            .resolve(true)
-            .is_err());
-        let burst_only = "[limits.client.rx]\nmax_burst_bytes = 10\n";
-        assert!(ConfigFile::parse(burst_only)
-            .unwrap()
-            .resolve(false)
-            .is_err());
-        let zero = "[limits.client.rx]\nbytes_per_second = 0\n";
-        assert!(ConfigFile::parse(zero).unwrap().resolve(false).is_err());
-    }
+    Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,19 +1,17 @@
 //! `uring-relay`: drop-in replacement for the iroh-relay 0.35 binary that
 //! also serves iroh 1.x clients on the same port.
 
+mod check;
+mod reload;
+mod serve;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
-use std::sync::Arc;
 
-use relay_core::config::{ConfigError, ConfigFile, IoBackend};
-use relay_core::fdlimit;
+use relay_core::config::IoBackend;
 use relay_core::logging::LogFormat;
-use relay_core::metrics::{ShardMetrics, StunMetrics};
-use relay_core::shard::Server;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 /// jemalloc gives freed memory back to the system: after a burst of clients
 /// the process shrinks to its idle size instead of keeping every arena.
@@ -34,18 +32,20 @@ pub static malloc_conf: &[u8; 60] =
 /// Relay server for iroh 0.35 and 1.x clients on io_uring (or epoll), sharded per core.
 #[derive(Parser, Debug)]
 #[command(name = "uring-relay", version, about)]
-struct Cli {
-    /// Run in development mode: plain HTTP, default port 3340.
+pub struct Cli {
+    /// Run in development mode: plain HTTP, default port 3340, built-in
+    /// defaults when the config file is missing.
     #[arg(long)]
     dev: bool,
-    /// iroh-relay TOML config file (a missing file means defaults).
+    /// iroh-relay TOML config file (must exist, unless --dev).
     #[arg(short = 'c', long)]
     config_path: Option<PathBuf>,
     /// I/O backend (overrides `io_backend` in the config): `auto` uses
     /// io_uring where allowed, else epoll.
     #[arg(long, value_enum)]
     io_backend: Option<IoBackend>,
-    /// Log line format on stderr (filter with RUST_LOG).
+    /// Log line format on stderr (filter with RUST_LOG); with `json`,
+    /// every line is JSON, a fatal error included.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
     #[command(subcommand)]
@@ -54,145 +54,41 @@ struct Cli {
 
 #[derive(clap::Subcommand, Debug)]
 enum Command {
-    /// Reads and validates a config file as the relay would, without
-    /// serving: exits 0 if it would start with it, else 1 with the reason
-    /// (run it before a reload, so a broken file is never loaded).
+    /// Reads and validates a config file as a start would, without
+    /// serving: prints the listeners it would open and exits 0, or exits 1
+    /// with the reasons (unknown keys included). Run it before a reload.
     CheckConfig {
         /// The TOML file to check.
         file: PathBuf,
     },
-    /// Checks a running relay as an iroh 0.35 client sees it (HTTP routes,
-    /// two clients, packets both ways with round-trip times); exits 0 when
-    /// all checks pass, 1 when one fails. See `probe --help`.
+    /// Checks a running relay from outside as a client does: HTTP routes,
+    /// two clients, packets both ways with round-trip times. Exits 0 when
+    /// every check passed, 1 when one failed, 2 on a usage error.
     Probe(relay_core::probe::cli::ProbeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
-        Some(Command::CheckConfig { file }) => return check_config(file, cli.dev),
+        Some(Command::CheckConfig { file }) => return check::main(file, &cli),
         Some(Command::Probe(args)) => return relay_core::probe::cli::main(args),
         None => {}
     }
     let log_guard = relay_core::logging::init(cli.log_format);
-    let result = run(&cli);
+    let result = serve::run(&cli);
+    if let (Err(e), LogFormat::Json) = (&result, cli.log_format) {
+        tracing::error!("{e}");
+    }
     // Flushes queued log lines (bounded: a stuck stderr does not hang exit).
     drop(log_guard);
     match result {
+        // The shard runtimes are not unwound (see shard::shard_main).
         Ok(()) => std::process::exit(0),
         Err(e) => {
-            eprintln!("uring-relay: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn run(cli: &Cli) -> Result<(), String> {
-    let file = match &cli.config_path {
-        Some(p) => ConfigFile::load(p).map_err(|e| e.to_string())?,
-        None => ConfigFile::default(),
-    };
-    let mut config = file.resolve(cli.dev).map_err(|e| e.to_string())?;
-    if let Some(b) = cli.io_backend {
-        config.io_backend = b;
-    }
-    raise_fd_limit(config.shards);
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
-        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    // Everything binds before any relay client is served, so a bad address
-    // fails the start, not a running relay.
-    let shard_metrics: Vec<Arc<ShardMetrics>> =
-        (0..config.shards).map(|_| Arc::default()).collect();
-    let stun = match config.stun_bind_addr {
-        Some(addr) => {
-            let metrics = Arc::new(StunMetrics::default());
-            let local = relay_core::stun::spawn(addr, metrics.clone())
-                .map_err(|e| format!("cannot serve STUN on {addr}: {e}"))?;
-            tracing::info!("STUN on udp {local}");
-            Some(metrics)
-        }
-        None => None,
-    };
-    if let Some(addr) = config.metrics_bind_addr {
-        let local = relay_core::metrics_http::spawn(addr, stun, shard_metrics.clone())
-            .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
-        tracing::info!("metrics on http://{local}/metrics");
-    }
-    let server = Server::start(&config, shard_metrics)
-        .map_err(|e| format!("cannot serve on {}: {e}", config.http_bind_addr))?;
-    tracing::info!(
-        shards = config.shards,
-        io = server.backend().name(),
-        "relay listening on http://{}",
-        server.local_addr()
-    );
-    for sig in signals.forever() {
-        match sig {
-            SIGHUP => reload(cli, &server),
-            _ => {
-                tracing::info!("shutting down: telling clients to reconnect");
-                server.shutdown(Duration::from_secs(3));
-                break;
+            if cli.log_format == LogFormat::Text {
+                eprintln!("uring-relay: {e}");
             }
-        }
-    }
-    // The caller exits without unwinding the shard runtimes (see
-    // shard::shard_main).
-    Ok(())
-}
-
-fn check_config(path: &std::path::Path, dev: bool) -> ExitCode {
-    match ConfigFile::load_existing(path).and_then(|f| f.resolve(dev)) {
-        Ok(config) => {
-            println!(
-                "{}: ok (relay on {}, {} shards)",
-                path.display(),
-                config.http_bind_addr,
-                config.shards
-            );
-            ExitCode::SUCCESS
-        }
-        Err(ConfigError::Invalid(reason)) => {
-            eprintln!("uring-relay: invalid config {}: {reason}", path.display());
             ExitCode::FAILURE
         }
-        Err(e) => {
-            eprintln!("uring-relay: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Raises the open-file soft limit to the hard limit (services often get
-/// 1024 under a much higher hard limit) and says what the relay can hold.
-fn raise_fd_limit(shards: usize) {
-    let wanted = fdlimit::wanted(shards);
-    match fdlimit::raise_to_hard() {
-        Ok((before, after)) => {
-            tracing::info!("open files limit {after} (was {before})");
-            if after < wanted {
-                tracing::warn!(
-                    "open files limit {after} is below the {wanted} that 10000 clients need; \
-                     raise it with LimitNOFILE= (systemd) or ulimit -Hn"
-                );
-            }
-        }
-        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
-    }
-}
-
-/// SIGHUP: re-reads the config and applies access lists and limits; a bad
-/// file keeps the running policy. Listener addresses need a restart.
-fn reload(cli: &Cli, server: &Server) {
-    let Some(path) = &cli.config_path else {
-        tracing::info!("SIGHUP: no config file to reload");
-        return;
-    };
-    match ConfigFile::load(path).and_then(|f| f.resolve(cli.dev)) {
-        Ok(config) => {
-            server.reload(config.policy());
-            tracing::info!("SIGHUP: access lists and limits reloaded");
-        }
-        Err(e) => tracing::error!("SIGHUP: keeping the running config: {e}"),
     }
 }
