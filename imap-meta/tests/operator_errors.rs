@@ -1,5 +1,6 @@
-//! What an operator sees when `imap-meta serve`/`proxy` cannot start: one
-//! line, no backtrace, no colour codes in a log that is not a terminal.
+//! What an operator sees when `imap-meta serve`/`proxy` cannot start or
+//! cannot reach its upstream: one line naming the address, no backtrace,
+//! no colour codes in a log that is not a terminal.
 
 mod common;
 
@@ -7,6 +8,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::{Output, Stdio};
 
 use common::*;
+use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
 /// Runs `imap-meta <args>` to its exit with stderr piped and
@@ -37,6 +39,32 @@ fn busy_port() -> (TcpListener, SocketAddr) {
     let holder = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = holder.local_addr().expect("local address");
     (holder, addr)
+}
+
+#[tokio::test]
+async fn listen_address_in_use_is_named() {
+    let (_holder, addr) = busy_port();
+    let listen = addr.to_string();
+    for mode in [
+        &["serve", "--listen", &listen, "--relay-url", RELAY][..],
+        &[
+            "proxy",
+            "--listen",
+            &listen,
+            "--upstream",
+            "127.0.0.1:143",
+            "--relay-url",
+            RELAY,
+        ][..],
+    ] {
+        let (output, stderr) = run(mode).await;
+        assert_eq!(output.status.code(), Some(1), "{mode:?}: {stderr}");
+        assert_eq!(
+            stderr.lines().last(),
+            Some(format!("imap-meta: cannot listen on {addr}: address already in use").as_str()),
+            "{mode:?}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -103,4 +131,43 @@ async fn log_to_a_pipe_has_no_colour_codes() {
     // The warning `serve` logs before it binds.
     assert!(stderr.contains("development mode"), "{stderr}");
     assert!(!stderr.contains('\x1b'), "{stderr:?}");
+}
+
+#[tokio::test]
+async fn unreachable_upstream_is_named() {
+    // A port nobody listens on (free a moment ago).
+    let (holder, upstream) = busy_port();
+    drop(holder);
+    let upstream = upstream.to_string();
+    let mut proxy = start_with_stderr(
+        &[
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &upstream,
+            "--relay-url",
+            RELAY,
+        ],
+        Stdio::piped(),
+    )
+    .await;
+    let mut raw = Raw::connect(proxy.addr).await;
+    assert_eq!(
+        raw.line().await,
+        "* BYE Upstream server unavailable, try again later\r\n"
+    );
+    // The warning is written before the BYE, so it is in the log by now.
+    proxy.child.start_kill().expect("kill proxy");
+    let mut log = String::new();
+    let mut stderr = proxy.child.stderr.take().expect("piped stderr");
+    bounded("read proxy log", stderr.read_to_string(&mut log))
+        .await
+        .expect("read proxy log");
+    assert!(
+        log.contains(&format!(
+            "cannot connect to upstream {upstream}: connection refused"
+        )),
+        "{log}"
+    );
 }
