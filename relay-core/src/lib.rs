@@ -20,6 +20,7 @@ pub mod proto;
 pub mod queue;
 pub mod ratelimit;
 pub mod router;
+pub mod sd_notify;
 pub mod shard;
 pub mod socket_addr;
 pub mod stun;

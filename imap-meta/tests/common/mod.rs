@@ -66,17 +66,24 @@ pub struct Running {
 
 /// Starts `imap-meta <args>` and waits for its "listening on" line.
 pub async fn start(args: &[&str]) -> Running {
+    // Set IMAP_META_TEST_LOG=1 to see the server's log.
+    let stderr = if std::env::var_os("IMAP_META_TEST_LOG").is_some() {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    };
+    start_with_stderr(args, stderr).await
+}
+
+/// `start`, with the server's stderr (its log) going to `stderr`;
+/// `Stdio::piped()` leaves it to read in `child.stderr`.
+pub async fn start_with_stderr(args: &[&str], stderr: Stdio) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_imap-meta"))
         .args(args)
         .env("RUST_LOG", "imap_meta=debug")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        // Set IMAP_META_TEST_LOG=1 to see the server's log.
-        .stderr(if std::env::var_os("IMAP_META_TEST_LOG").is_some() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        })
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .expect("start imap-meta binary");

@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use imap_meta::{Limits, Responder, ServerEntries};
 use serde::Deserialize;
 
@@ -105,7 +105,29 @@ impl FileConfig {
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("reading config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+        toml::from_str(&text).map_err(|e| {
+            anyhow!(
+                "parsing config file {}: {}",
+                path.display(),
+                toml_error(&text, &e)
+            )
+        })
+    }
+}
+
+/// A TOML error on one line, with the line number when known
+/// (`line 3: unknown field `foo`, expected ...`).
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().lines().collect::<Vec<_>>().join(": ");
+    match e.span() {
+        Some(span) => {
+            let line = text
+                .get(..span.start)
+                .map_or(0, |t| t.matches('\n').count())
+                + 1;
+            format!("line {line}: {message}")
+        }
+        None => message,
     }
 }
 

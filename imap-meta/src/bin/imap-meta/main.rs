@@ -12,6 +12,7 @@ mod serve;
 mod tls;
 mod users;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -27,6 +28,8 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal, never in log files or journals.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = Cli::parse();
     // The probe has its own exit codes (0, 1, 2) and needs no config file.
@@ -36,8 +39,15 @@ fn main() -> ExitCode {
     match serve_or_proxy(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // As returning the error from main would print it.
-            eprintln!("Error: {e:?}");
+            // One line, the causes joined by ": "; never a backtrace, even
+            // with RUST_BACKTRACE set (these are operator errors, not bugs).
+            let text = format!("{e:#}");
+            let line: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("imap-meta: {}", line.join(" "));
             ExitCode::FAILURE
         }
     }

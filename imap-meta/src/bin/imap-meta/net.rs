@@ -54,11 +54,42 @@ pub async fn drain<R: AsyncRead + Unpin + ?Sized>(reader: &mut R) {
     .await;
 }
 
+/// `e` with `what` in front (`cannot listen on ADDR: address already in
+/// use`), keeping its kind. The OS error text loses its capital and the
+/// `(os error N)` suffix, so the line reads as one sentence.
+pub fn naming(e: io::Error, what: std::fmt::Arguments<'_>) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {}", describe(&e)))
+}
+
+/// The text of `e` as it reads inside a sentence: `address already in use`
+/// rather than `Address already in use (os error 98)`.
+pub fn describe(e: &io::Error) -> String {
+    let text = e.to_string();
+    let Some(code) = e.raw_os_error() else {
+        return text;
+    };
+    let text = text
+        .strip_suffix(&format!(" (os error {code})"))
+        .unwrap_or(&text);
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        // "Address ..." but not an acronym such as "TLS ...".
+        (Some(first), Some(second)) if first.is_uppercase() && !second.is_uppercase() => first
+            .to_lowercase()
+            .chain(text[first.len_utf8()..].chars())
+            .collect(),
+        _ => text.to_owned(),
+    }
+}
+
 /// Binds and prints the bound address on stdout (one line, so scripts and
 /// tests can find a port chosen with `:0`).
+/// A failure names the address: `cannot listen on 127.0.0.1:1143: address
+/// already in use`.
 pub async fn bind(addr: SocketAddr, mode: &str) -> io::Result<TcpListener> {
-    let listener = TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
+    let failed = |e: io::Error| naming(e, format_args!("cannot listen on {addr}"));
+    let listener = TcpListener::bind(addr).await.map_err(failed)?;
+    let local = listener.local_addr().map_err(failed)?;
     println!("imap-meta {mode} listening on {local}");
     tracing::info!(%local, "imap-meta {mode} listening");
     Ok(listener)
@@ -105,5 +136,26 @@ where
             session.await;
             drop(permit);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_errors_read_as_part_of_a_sentence() {
+        let e = naming(
+            // EADDRINUSE on Linux.
+            io::Error::from_raw_os_error(98),
+            format_args!("cannot listen on 127.0.0.1:1143"),
+        );
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+        assert_eq!(
+            e.to_string(),
+            "cannot listen on 127.0.0.1:1143: address already in use"
+        );
+        let custom = io::Error::new(io::ErrorKind::TimedOut, "timed out");
+        assert_eq!(describe(&custom), "timed out");
     }
 }

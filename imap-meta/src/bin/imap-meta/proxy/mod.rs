@@ -35,7 +35,7 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::cli::TlsMode;
 use crate::config::ProxySettings;
-use crate::net::{accept_loop, bind, send, within, BoxStream};
+use crate::net::{accept_loop, bind, naming, send, within, BoxStream};
 use crate::tls;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -106,13 +106,20 @@ pub async fn run(settings: ProxySettings) -> Result<()> {
     Ok(())
 }
 
+/// A failure names the upstream: `cannot connect to upstream
+/// 127.0.0.1:143: connection refused`.
 async fn connect_upstream(ctx: &Context) -> io::Result<BoxStream> {
-    let tcp = within(CONNECT_TIMEOUT, TcpStream::connect(&ctx.upstream)).await?;
+    let upstream = &ctx.upstream;
+    let tcp = within(CONNECT_TIMEOUT, TcpStream::connect(upstream))
+        .await
+        .map_err(|e| naming(e, format_args!("cannot connect to upstream {upstream}")))?;
     let _ = tcp.set_nodelay(true);
     match &ctx.upstream_tls {
         None => Ok(Box::new(tcp)),
         Some((connector, name)) => {
-            let tls = within(HANDSHAKE_TIMEOUT, connector.connect(name.clone(), tcp)).await?;
+            let tls = within(HANDSHAKE_TIMEOUT, connector.connect(name.clone(), tcp))
+                .await
+                .map_err(|e| naming(e, format_args!("TLS with upstream {upstream} failed")))?;
             Ok(Box::new(tls))
         }
     }
@@ -128,7 +135,7 @@ async fn session(tcp: TcpStream, ctx: Arc<Context>) -> io::Result<()> {
     let upstream = match connect_upstream(&ctx).await {
         Ok(stream) => stream,
         Err(e) => {
-            tracing::warn!(upstream = %ctx.upstream, "cannot reach upstream: {e}");
+            tracing::warn!("{e}");
             let bye = b"* BYE Upstream server unavailable, try again later\r\n";
             let _ = send(&mut client, bye, Duration::from_secs(5)).await;
             return Err(e);
