@@ -39,6 +39,9 @@ pub enum ShardMsg {
     Reload(std::sync::Arc<crate::config::Policy>),
     /// Send Restarting to every client, close them and stop.
     Shutdown,
+    /// Store the number in the counter: the shard's loop is turning (the
+    /// service watchdog, see [`crate::shard::Heartbeat`]).
+    Heartbeat(u64, Arc<std::sync::atomic::AtomicU64>),
 }
 
 /// Owner shard of a key. Keys are uniformly random (ed25519 points), so

@@ -205,7 +205,7 @@ fn systemd_unit_is_valid_and_hardened() {
 
     assert_eq!(
         setting(&unit, "ExecStart"),
-        Some("/usr/local/bin/uring-relay --config-path /etc/maddy/iroh-relay.toml")
+        Some("/usr/local/bin/uring-relay --config-path /etc/iroh-relay.toml")
     );
     let reloads: Vec<&str> = unit
         .lines()
@@ -214,10 +214,19 @@ fn systemd_unit_is_valid_and_hardened() {
     assert_eq!(
         reloads,
         [
-            "/usr/local/bin/uring-relay check-config /etc/maddy/iroh-relay.toml",
+            "/usr/local/bin/uring-relay check-config /etc/iroh-relay.toml",
             "/bin/kill -HUP $MAINPID"
         ],
         "the config is checked before SIGHUP"
+    );
+    assert_eq!(
+        setting(&unit, "Type"),
+        Some("notify"),
+        "READY after binding"
+    );
+    assert!(
+        setting(&unit, "WatchdogSec").is_some(),
+        "a hung shard is restarted"
     );
     let nofile: u64 = setting(&unit, "LimitNOFILE")
         .expect("LimitNOFILE set")

@@ -1,5 +1,5 @@
 //! A shard's mailbox: connections handed over by other shards, batches of
-//! packets for its clients, and the shutdown order.
+//! packets for its clients, reloads, heartbeats and the shutdown order.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -26,6 +26,7 @@ pub async fn run(shard: Rc<Shard>, mut rx: UnboundedReceiver<ShardMsg>) {
                 shard.router.delivered(shard.id, b.len());
             }
             ShardMsg::Reload(p) => shard.reload(p),
+            ShardMsg::Heartbeat(n, seen) => seen.store(n, std::sync::atomic::Ordering::Relaxed),
             ShardMsg::Shutdown => {
                 shutdown(&shard).await;
                 return;

@@ -20,6 +20,7 @@ mod tcp_info;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -111,6 +112,16 @@ impl Server {
         }
     }
 
+    /// A handle that asks every shard whether its loop still turns, for a
+    /// watchdog thread.
+    pub fn heartbeat(&self) -> Heartbeat {
+        Heartbeat {
+            router: self.router.clone(),
+            seen: (0..self.router.shards()).map(|_| Arc::default()).collect(),
+            sent: 0,
+        }
+    }
+
     /// Sends Restarting to every client, closes them and stops accepting;
     /// returns when all shards are done or `timeout` passed.
     pub fn shutdown(&self, timeout: Duration) {
@@ -124,6 +135,35 @@ impl Server {
                 return;
             }
         }
+    }
+}
+
+/// Liveness of the shards' loops: each beat asks every shard to echo a
+/// number through its mailbox; a shard that has not echoed the previous
+/// one by the next beat is stuck.
+pub struct Heartbeat {
+    router: Router,
+    seen: Vec<Arc<AtomicU64>>,
+    sent: u64,
+}
+
+impl Heartbeat {
+    /// Sends the next beat; returns the shards that did not answer the
+    /// previous one (none on the first call).
+    pub fn beat(&mut self) -> Vec<usize> {
+        let stuck = self
+            .seen
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.load(Ordering::Relaxed) < self.sent)
+            .map(|(i, _)| i)
+            .collect();
+        self.sent += 1;
+        for (s, seen) in self.seen.iter().enumerate() {
+            self.router
+                .send(s, ShardMsg::Heartbeat(self.sent, seen.clone()));
+        }
+        stuck
     }
 }
 

@@ -4,6 +4,7 @@
 mod check;
 mod reload;
 mod serve;
+mod systemd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

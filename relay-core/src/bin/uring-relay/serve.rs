@@ -12,6 +12,7 @@ use relay_core::metrics::{ShardMetrics, StunMetrics};
 use relay_core::shard::Server;
 
 use crate::check::startup;
+use crate::systemd::Systemd;
 use crate::Cli;
 
 pub fn run(cli: &Cli) -> Result<(), String> {
@@ -33,19 +34,27 @@ pub fn run(cli: &Cli) -> Result<(), String> {
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
         .map_err(|e| format!("cannot install signal handlers: {e}"))?;
     let server = bind_all(&running)?;
+    let listening = config::listeners(&running).join(", ");
     tracing::info!(
         config = %s.source,
         access = %running.access,
         shards = running.shards,
         io = server.backend().name(),
-        "uring-relay {} serving iroh 0.35 and 1.x: {}",
+        "uring-relay {} serving iroh 0.35 and 1.x: {listening}",
         env!("CARGO_PKG_VERSION"),
-        config::listeners(&running).join(", ")
     );
+    let systemd = Systemd::from_env();
+    systemd.ready(&listening);
+    systemd.start_watchdog(server.heartbeat());
     for sig in signals.forever() {
         match sig {
-            SIGHUP => crate::reload::on_sighup(cli, &mut running, &server),
+            SIGHUP => {
+                systemd.reloading();
+                crate::reload::on_sighup(cli, &mut running, &server);
+                systemd.ready(&listening);
+            }
             _ => {
+                systemd.stopping();
                 tracing::info!("shutting down: telling clients to reconnect");
                 server.shutdown(Duration::from_secs(3));
                 break;
