@@ -11,7 +11,9 @@
 //! * [`fault`]: misbehaving raw clients and the relay's open descriptors.
 //! * [`openmetrics`]: scraping the metrics port and validating OpenMetrics text.
 //! * [`probe_run`]: running `uring-relay probe` and reading its report.
-//! * [`fake_server`]: peers that are not relays (a web server, a lossy proxy).
+//! * [`fake_server`]: peers that are not relays (a web server, a lossy proxy,
+//!   one that announces a restart).
+//! * [`tls_proxy`]: a test CA and TLS in front of a relay, as nginx is.
 //!
 //! Against uring-relay (`target/<profile>/uring-relay`, built once if missing;
 //! rebuild it yourself after changing relay-core):
@@ -30,6 +32,7 @@ pub mod openmetrics;
 pub mod probe_run;
 pub mod raw;
 pub mod relay;
+pub mod tls_proxy;
 pub mod wire;
 pub mod ws;
 

@@ -140,6 +140,8 @@ mod tests {
     fn text_and_atomic_write() {
         let report = Report {
             url: "http://h:1/\"x\"".into(),
+            protocol: Default::default(),
+            warnings: vec![],
             address: None,
             started: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             duration: Duration::from_millis(250),
