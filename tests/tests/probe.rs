@@ -254,7 +254,7 @@ fn two_monitor_runs(url: &str, path: &Path, args: &[&str]) -> (f64, Vec<(String,
     let first = wait_for_run(path, now() - 1.0, &mut child);
     let first_ts = value(
         &first,
-        &format!("uring_relay_probe_last_run_timestamp_seconds{{url=\"{url}\"}}"),
+        &format!("uring_relay_probe_last_run_timestamp_seconds{{url=\"{url}\",protocol=\"derp\"}}"),
     );
     // A second run replaces the first.
     let second = wait_for_run(path, first_ts, &mut child);
@@ -270,7 +270,7 @@ fn interval_writes_the_metrics_file() {
     let path = dir.path().join("uring_relay_probe.prom");
     let u = url(relay.addr());
     let (first_ts, s) = two_monitor_runs(&u, &path, &["--interval", "0.3", "--count", "2"]);
-    let l = |extra: &str| format!("{{url=\"{u}\"{extra}}}");
+    let l = |extra: &str| format!("{{url=\"{u}\",protocol=\"derp\"{extra}}}");
     assert_eq!(
         value(&s, &format!("uring_relay_probe_success{}", l(""))),
         1.0
@@ -320,7 +320,7 @@ fn interval_writes_the_metrics_file() {
     let dead = format!("http://127.0.0.1:{port}");
     let path = dir.path().join("dead.prom");
     let (_, s) = two_monitor_runs(&dead, &path, &["--interval", "0.2"]);
-    let l = |extra: &str| format!("{{url=\"{dead}\"{extra}}}");
+    let l = |extra: &str| format!("{{url=\"{dead}\",protocol=\"derp\"{extra}}}");
     assert_eq!(
         value(&s, &format!("uring_relay_probe_success{}", l(""))),
         0.0
