@@ -103,13 +103,6 @@ impl Conn {
         self.tcp.peer_addr().ok()
     }
 
-    /// `TLSv1_3` and the like, for https connections.
-    pub fn tls_version(&self) -> Option<String> {
-        let tls = self.tls.as_ref()?;
-        let conn = lock(tls).ok()?;
-        conn.protocol_version().map(|v| format!("{v:?}"))
-    }
-
     /// The writing half.
     pub fn writer(&self) -> io::Result<ConnWriter> {
         Ok(ConnWriter {
@@ -171,7 +164,12 @@ impl Conn {
                 Err(e) => return Err(ReadError::Io(e)),
             }
             let mut conn = lock(&tls).map_err(ReadError::Io)?;
-            conn.read_tls(&mut &self.tcp).map_err(ReadError::Io)?;
+            conn.read_tls(&mut &self.tcp).map_err(|e| match e.kind() {
+                io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+                    ReadError::Closed
+                }
+                _ => ReadError::Io(e),
+            })?;
             if let Err(e) = conn.process_new_packets() {
                 return Err(ReadError::Io(io::Error::other(format!("TLS: {e}"))));
             }
