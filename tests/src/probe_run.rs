@@ -27,6 +27,17 @@ impl Outcome {
     }
 }
 
+/// A probe child (a monitor) that is killed when dropped, so a failed
+/// assertion does not leave it running.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn probe_command(args: &[&str]) -> Command {
     let bin = uring_relay_binary().expect("uring-relay binary");
     let mut cmd = Command::new(bin);

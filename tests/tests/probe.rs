@@ -11,7 +11,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tests::fake_server::{packet_eating_proxy, web_server};
 use tests::probe_run::{
-    assert_passes, check, probe, probe_command, reference_binary, url, wait, CHECK_NAMES, RUN_LIMIT,
+    assert_passes, check, probe, probe_command, reference_binary, url, wait, ChildGuard,
+    CHECK_NAMES, RUN_LIMIT,
 };
 use tests::relay::free_port;
 use tests::{RelayOptions, RelayProcess};
@@ -246,20 +247,20 @@ fn two_monitor_runs(url: &str, path: &Path, args: &[&str]) -> (f64, Vec<(String,
     let file = path.to_str().expect("utf-8 path");
     let mut all = vec![url, "--metrics-file", file];
     all.extend_from_slice(args);
-    let mut child = probe_command(&all)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn probe monitor");
-    let first = wait_for_run(path, now() - 1.0, &mut child);
+    let mut child = ChildGuard(
+        probe_command(&all)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn probe monitor"),
+    );
+    let first = wait_for_run(path, now() - 1.0, &mut child.0);
     let first_ts = value(
         &first,
         &format!("uring_relay_probe_last_run_timestamp_seconds{{url=\"{url}\",protocol=\"derp\"}}"),
     );
     // A second run replaces the first.
-    let second = wait_for_run(path, first_ts, &mut child);
-    let _ = child.kill();
-    let _ = child.wait();
+    let second = wait_for_run(path, first_ts, &mut child.0);
     (first_ts, second)
 }
 
@@ -340,12 +341,14 @@ fn interval_writes_the_metrics_file() {
         .any(|(n, _)| n.starts_with("uring_relay_probe_rtt_seconds")));
 
     // … unless told to stop at the first failure.
-    let mut child = probe_command(&[&dead, "--interval", "0.2", "--exit-on-failure"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn probe monitor");
-    let status = wait(&mut child, RUN_LIMIT).expect("--exit-on-failure exits");
+    let mut child = ChildGuard(
+        probe_command(&[&dead, "--interval", "0.2", "--exit-on-failure"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn probe monitor"),
+    );
+    let status = wait(&mut child.0, RUN_LIMIT).expect("--exit-on-failure exits");
     assert_eq!(status.code(), Some(1));
 }
 
