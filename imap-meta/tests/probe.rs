@@ -4,91 +4,14 @@
 //! is down, the login is wrong or the certificate is not trusted.
 
 mod common;
+mod relay;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::*;
+use relay::{free_port, start_relay};
 use serde_json::Value;
-
-/// A uring-relay child on a free loopback port; killed on drop.
-struct Relay {
-    child: Child,
-    url: String,
-    _config: tempfile::NamedTempFile,
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// target/<profile>/uring-relay, built if missing.
-fn uring_relay() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let bin = profile.join("uring-relay");
-    if !bin.is_file() {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(workspace)
-            .args(["build", "-p", "relay-core", "--bin", "uring-relay"]);
-        if profile.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "building uring-relay failed");
-    }
-    bin
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-fn start_relay() -> Relay {
-    use std::io::Write;
-    let port = free_port();
-    let mut config = tempfile::NamedTempFile::new().expect("config file");
-    write!(
-        config,
-        "http_bind_addr = \"127.0.0.1:{port}\"\nenable_stun = false\nenable_metrics = false\nshards = 1\n"
-    )
-    .expect("write config");
-    let child = Command::new(uring_relay())
-        .arg("-c")
-        .arg(config.path())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start uring-relay");
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + STEP;
-    while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "uring-relay not serving on {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Relay {
-        child,
-        url: format!("http://{addr}"),
-        _config: config,
-    }
-}
 
 struct Files {
     _dir: tempfile::TempDir,

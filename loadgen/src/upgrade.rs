@@ -1,69 +1,39 @@
-//! The HTTP/1.1 upgrade exchange, as pure functions: the exact request an
-//! iroh 0.35 or 1.x client writes, and the check of the server's 101.
+//! The HTTP/1.1 upgrade exchange for each `--protocol`: the exact request
+//! an iroh 0.35 or 1.x client writes and the check of the server's 101,
+//! from relay-core's `proto::client_upgrade`.
 
-use relay_core::proto::v1x::Version;
+use relay_core::proto::client_upgrade::{self, Upgrade};
+pub use relay_core::proto::client_upgrade::{websocket_key as ws_key, UpgradeError};
 
 use crate::cli::Protocol;
 
-/// Longest response head accepted before giving up.
-pub const MAX_HEAD: usize = 8 * 1024;
-
-/// Builds the upgrade request. `ws_key` is the base64 Sec-WebSocket-Key
-/// (ignored for the derp upgrade).
-pub fn request(protocol: Protocol, host: &str, ws_key: &str) -> Vec<u8> {
+/// The upgrade `protocol` asks for. `ws_key` is the base64
+/// Sec-WebSocket-Key (ignored for the derp upgrade).
+fn upgrade(protocol: Protocol, ws_key: &str) -> Upgrade<'_> {
     match protocol {
-        // Byte for byte what the 0.35 hyper client sends: lower case, no Connection.
-        Protocol::Derp => {
-            format!("GET /relay HTTP/1.1\r\nupgrade: iroh derp http\r\nhost: {host}\r\n\r\n")
-        }
-        Protocol::Ws => format!(
-            "GET /relay HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {ws_key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ),
-        // As iroh 1.x (tokio-websockets) writes it; v1 is what 0.91-0.97 offer.
-        Protocol::V2 | Protocol::V1 => format!(
-            "GET /relay HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {ws_key}\r\nSec-WebSocket-Version: 13\r\n\
-             sec-websocket-protocol: {}\r\n\r\n",
-            offered(protocol)
-        ),
+        Protocol::Derp => Upgrade::Derp,
+        Protocol::Ws => Upgrade::Websocket {
+            key: ws_key,
+            protocols: None,
+        },
+        Protocol::V2 | Protocol::V1 => Upgrade::Websocket {
+            key: ws_key,
+            protocols: Some(offered(protocol)),
+        },
     }
-    .into_bytes()
 }
 
-/// The `Sec-WebSocket-Protocol` value a 1.x client offers.
+/// Builds the upgrade request on `/relay`.
+pub fn request(protocol: Protocol, host: &str, ws_key: &str) -> Vec<u8> {
+    client_upgrade::request(upgrade(protocol, ws_key), host, "/relay", &[])
+}
+
+/// The `Sec-WebSocket-Protocol` value a 1.x client offers: what 1.4.1
+/// offers, or only v1 as 0.91-0.97 do.
 pub fn offered(protocol: Protocol) -> &'static str {
     match protocol {
         Protocol::V1 => "iroh-relay-v1",
         _ => "iroh-relay-v2, iroh-relay-v1",
-    }
-}
-
-/// A fresh random Sec-WebSocket-Key.
-pub fn ws_key() -> String {
-    data_encoding::BASE64.encode(&rand::random::<[u8; 16]>())
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpgradeError {
-    /// Not a valid HTTP response.
-    Malformed(String),
-    /// The head did not end within [`MAX_HEAD`] bytes.
-    TooLong,
-    /// A status other than 101.
-    Status(u16),
-    /// 101 but the Upgrade header or Sec-WebSocket-Accept is wrong.
-    BadHeaders(&'static str),
-}
-
-impl std::fmt::Display for UpgradeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            UpgradeError::Malformed(e) => write!(f, "malformed HTTP response: {e}"),
-            UpgradeError::TooLong => write!(f, "HTTP response head too long"),
-            UpgradeError::Status(s) => write!(f, "HTTP status {s}, expected 101"),
-            UpgradeError::BadHeaders(w) => write!(f, "bad 101 response: {w}"),
-        }
     }
 }
 
@@ -74,56 +44,7 @@ pub fn check_response(
     protocol: Protocol,
     ws_key: &str,
 ) -> Result<Option<usize>, UpgradeError> {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut resp = httparse::Response::new(&mut headers);
-    let n = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => {
-            return Err(UpgradeError::TooLong)
-        }
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(e) => return Err(UpgradeError::Malformed(e.to_string())),
-    };
-    let code = resp.code.unwrap_or(0);
-    if code != 101 {
-        return Err(UpgradeError::Status(code));
-    }
-    let header = |name: &str| {
-        resp.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value)
-    };
-    match protocol {
-        Protocol::Derp => {
-            // The 0.35 client checks only the status; be as lenient.
-        }
-        Protocol::Ws | Protocol::V2 | Protocol::V1 => {
-            let want = tungstenite::handshake::derive_accept_key(ws_key.as_bytes());
-            if header("sec-websocket-accept") != Some(want.as_bytes()) {
-                return Err(UpgradeError::BadHeaders("Sec-WebSocket-Accept mismatch"));
-            }
-            let up = header("upgrade").unwrap_or_default();
-            if !up.eq_ignore_ascii_case(b"websocket") {
-                return Err(UpgradeError::BadHeaders("Upgrade is not websocket"));
-            }
-        }
-    }
-    if matches!(protocol, Protocol::V2 | Protocol::V1) {
-        // The 1.x client needs a known version echoed; a v1-only client gets v1.
-        let echoed = header("sec-websocket-protocol")
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(Version::negotiate);
-        match (protocol, echoed) {
-            (Protocol::V1, Some(Version::V1)) | (Protocol::V2, Some(_)) => {}
-            _ => {
-                return Err(UpgradeError::BadHeaders(
-                    "Sec-WebSocket-Protocol missing or not offered",
-                ))
-            }
-        }
-    }
-    Ok(Some(n))
+    client_upgrade::check_response(buf, upgrade(protocol, ws_key)).map(|s| s.map(|s| s.head_len))
 }
 
 #[cfg(test)]
@@ -149,11 +70,14 @@ mod tests {
         assert_eq!(check_response(&resp[..20], Protocol::Derp, ""), Ok(None));
         assert_eq!(
             check_response(b"HTTP/1.1 400 Bad Request\r\n\r\n", Protocol::Derp, ""),
-            Err(UpgradeError::Status(400))
+            Err(UpgradeError::Status {
+                status: 400,
+                reason: "Bad Request".into()
+            })
         );
         assert!(matches!(
             check_response(b"garbage\r\n\r\n", Protocol::Derp, ""),
-            Err(UpgradeError::Malformed(_))
+            Err(UpgradeError::NotHttp(_))
         ));
     }
 
@@ -170,10 +94,10 @@ mod tests {
         );
         let bad = b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\
                     sec-websocket-accept: AAAA\r\n\r\n";
-        assert!(matches!(
+        assert_eq!(
             check_response(bad, Protocol::Ws, key),
-            Err(UpgradeError::BadHeaders(_))
-        ));
+            Err(UpgradeError::BadAccept)
+        );
         let req = String::from_utf8(request(Protocol::Ws, "h:1", key)).unwrap();
         assert!(req.contains("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"));
         assert!(req.contains("Sec-WebSocket-Version: 13\r\n"));
@@ -212,7 +136,7 @@ mod tests {
         for (r, p) in [(&v2, Protocol::V1), (&none, Protocol::V2)] {
             assert!(matches!(
                 check_response(r.as_bytes(), p, key),
-                Err(UpgradeError::BadHeaders(_))
+                Err(UpgradeError::Subprotocol { .. })
             ));
         }
         // A 0.35 websocket client does not care.

@@ -11,8 +11,10 @@
 //! * [`fault`]: misbehaving raw clients and the relay's open descriptors.
 //! * [`openmetrics`]: scraping the metrics port and validating OpenMetrics text.
 //! * [`probe_run`]: running `uring-relay probe` and reading its report.
-//! * [`fake_server`]: peers that are not relays (a web server, a lossy proxy).
+//! * [`fake_server`]: peers that are not relays (a web server, a lossy proxy,
+//!   one that announces a restart).
 //! * [`relay_cli`]: running the relay binary to its exit (check-config, failed starts).
+//! * [`tls_proxy`]: a test CA and TLS in front of a relay, as nginx is.
 //!
 //! Against uring-relay (`target/<profile>/uring-relay`, built once if missing;
 //! rebuild it yourself after changing relay-core):
@@ -32,6 +34,7 @@ pub mod probe_run;
 pub mod raw;
 pub mod relay;
 pub mod relay_cli;
+pub mod tls_proxy;
 pub mod wire;
 pub mod ws;
 

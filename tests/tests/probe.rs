@@ -5,52 +5,17 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tests::fake_server::{packet_eating_proxy, web_server};
-use tests::probe_run::{check, probe, probe_command, url, wait, Outcome, RUN_LIMIT};
+use tests::probe_run::{
+    assert_passes, check, probe, probe_command, reference_binary, url, wait, ChildGuard,
+    CHECK_NAMES, RUN_LIMIT,
+};
 use tests::relay::free_port;
 use tests::{RelayOptions, RelayProcess};
-
-/// Everything a passing run must show, for `count` packets each way.
-fn assert_passes(o: &Outcome, count: u64) {
-    let r = o.json();
-    assert_eq!(o.code, 0, "{r:#}\n{}", o.stderr);
-    assert_eq!(r["ok"], true);
-    assert!(r["error"].is_null());
-    for name in tests_checks() {
-        let c = check(&r, name);
-        assert_eq!(c["ok"], true, "{c}");
-        assert!(c["error"].is_null() && c["skipped"].is_null(), "{c}");
-    }
-    for dir in ["a_to_b", "b_to_a"] {
-        let d = &r["packets"][dir];
-        assert_eq!(d["sent"], count, "{d}");
-        assert_eq!(d["delivered"], count, "{d}");
-        assert_eq!(d["returned"], count, "{d}");
-    }
-    let rtt = &r["rtt"];
-    assert_eq!(rtt["samples"], 2 * count);
-    let (min, med, max) = (
-        rtt["min_seconds"].as_f64().unwrap_or(-1.0),
-        rtt["median_seconds"].as_f64().unwrap_or(-1.0),
-        rtt["max_seconds"].as_f64().unwrap_or(-1.0),
-    );
-    assert!(0.0 < min && min <= med && med <= max, "{rtt}");
-}
-
-fn tests_checks() -> [&'static str; 6] {
-    [
-        "generate_204",
-        "ping",
-        "connect_a",
-        "connect_b",
-        "forward_a_to_b",
-        "forward_b_to_a",
-    ]
-}
 
 #[test]
 fn probe_passes_against_uring_relay() {
@@ -65,23 +30,6 @@ fn probe_passes_against_uring_relay() {
         "{}",
         o.stdout
     );
-}
-
-/// The reference: `REFERENCE_RELAY_BIN`, else where
-/// scripts/install-reference-relay.sh puts it.
-fn reference_binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("REFERENCE_RELAY_BIN") {
-        let p = PathBuf::from(p);
-        assert!(
-            p.is_file(),
-            "REFERENCE_RELAY_BIN={} is not a file",
-            p.display()
-        );
-        return Some(p);
-    }
-    let cached = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../.cache/iroh-relay-0.35/bin/iroh-relay");
-    cached.is_file().then_some(cached)
 }
 
 #[test]
@@ -99,6 +47,9 @@ fn probe_passes_against_reference() {
     })
     .expect("reference relay");
     assert_passes(&probe(&[&url(relay.addr()), "--json"]), 5);
+    let o = probe(&[&url(relay.addr()), "--json", "--protocol", "ws"]);
+    assert_passes(&o, 5);
+    assert_eq!(o.json()["protocol"], "ws");
 }
 
 #[test]
@@ -112,7 +63,7 @@ fn nothing_listening_is_connection_refused() {
     assert_eq!(r["ok"], false);
     assert_eq!(r["error"], want.as_str());
     assert_eq!(check(&r, "generate_204")["error"], want.as_str());
-    for name in &tests_checks()[1..] {
+    for name in &CHECK_NAMES[1..] {
         assert!(check(&r, name)["skipped"].is_string(), "{r:#}");
     }
     let o = probe(&[&url(addr)]);
@@ -126,13 +77,30 @@ fn nothing_listening_is_connection_refused() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let o = probe(&["https://relay.example.org"]);
+    let o = probe(&["ftp://relay.example.org"]);
     assert_eq!(o.code, 2);
     assert!(
-        o.stderr.contains("https relay URLs are not supported yet"),
+        o.stderr.contains("the probe speaks http:// and https://"),
         "{}",
         o.stderr
     );
+    // https:// is probed, but an unreadable CA file is a usage error.
+    let o = probe(&[
+        "https://relay.example.org",
+        "--ca-file",
+        "/nonexistent/ca.pem",
+    ]);
+    assert_eq!(o.code, 2, "{}", o.stdout);
+    assert!(
+        o.stderr
+            .contains("cannot read the CA file /nonexistent/ca.pem"),
+        "{}",
+        o.stderr
+    );
+    let o = probe(&["https://h", "--ca-file", "/x.pem", "--insecure"]);
+    assert_eq!(o.code, 2, "--ca-file and --insecure: {}", o.stderr);
+    let o = probe(&["http://127.0.0.1:1", "--protocol", "v3"]);
+    assert_eq!(o.code, 2, "{}", o.stderr);
     let o = probe(&["relay.example.org:3340"]);
     assert_eq!(o.code, 2);
     assert!(o.stderr.contains("is not a URL"), "{}", o.stderr);
@@ -279,20 +247,20 @@ fn two_monitor_runs(url: &str, path: &Path, args: &[&str]) -> (f64, Vec<(String,
     let file = path.to_str().expect("utf-8 path");
     let mut all = vec![url, "--metrics-file", file];
     all.extend_from_slice(args);
-    let mut child = probe_command(&all)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn probe monitor");
-    let first = wait_for_run(path, now() - 1.0, &mut child);
+    let mut child = ChildGuard(
+        probe_command(&all)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn probe monitor"),
+    );
+    let first = wait_for_run(path, now() - 1.0, &mut child.0);
     let first_ts = value(
         &first,
-        &format!("uring_relay_probe_last_run_timestamp_seconds{{url=\"{url}\"}}"),
+        &format!("uring_relay_probe_last_run_timestamp_seconds{{url=\"{url}\",protocol=\"derp\"}}"),
     );
     // A second run replaces the first.
-    let second = wait_for_run(path, first_ts, &mut child);
-    let _ = child.kill();
-    let _ = child.wait();
+    let second = wait_for_run(path, first_ts, &mut child.0);
     (first_ts, second)
 }
 
@@ -303,12 +271,12 @@ fn interval_writes_the_metrics_file() {
     let path = dir.path().join("uring_relay_probe.prom");
     let u = url(relay.addr());
     let (first_ts, s) = two_monitor_runs(&u, &path, &["--interval", "0.3", "--count", "2"]);
-    let l = |extra: &str| format!("{{url=\"{u}\"{extra}}}");
+    let l = |extra: &str| format!("{{url=\"{u}\",protocol=\"derp\"{extra}}}");
     assert_eq!(
         value(&s, &format!("uring_relay_probe_success{}", l(""))),
         1.0
     );
-    for c in tests_checks() {
+    for c in CHECK_NAMES {
         let name = format!(
             "uring_relay_probe_check_success{}",
             l(&format!(",check=\"{c}\""))
@@ -353,7 +321,7 @@ fn interval_writes_the_metrics_file() {
     let dead = format!("http://127.0.0.1:{port}");
     let path = dir.path().join("dead.prom");
     let (_, s) = two_monitor_runs(&dead, &path, &["--interval", "0.2"]);
-    let l = |extra: &str| format!("{{url=\"{dead}\"{extra}}}");
+    let l = |extra: &str| format!("{{url=\"{dead}\",protocol=\"derp\"{extra}}}");
     assert_eq!(
         value(&s, &format!("uring_relay_probe_success{}", l(""))),
         0.0
@@ -373,12 +341,14 @@ fn interval_writes_the_metrics_file() {
         .any(|(n, _)| n.starts_with("uring_relay_probe_rtt_seconds")));
 
     // … unless told to stop at the first failure.
-    let mut child = probe_command(&[&dead, "--interval", "0.2", "--exit-on-failure"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn probe monitor");
-    let status = wait(&mut child, RUN_LIMIT).expect("--exit-on-failure exits");
+    let mut child = ChildGuard(
+        probe_command(&[&dead, "--interval", "0.2", "--exit-on-failure"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn probe monitor"),
+    );
+    let status = wait(&mut child.0, RUN_LIMIT).expect("--exit-on-failure exits");
     assert_eq!(status.code(), Some(1));
 }
 
@@ -399,7 +369,8 @@ fn access_control_denial_is_reported() {
     assert_eq!(
         check(&r, "connect_a")["error"],
         "relay refused client A: Health(\"not authenticated\") (its access control does not \
-         admit unknown keys)"
+         admit unknown keys, or the relay requires an access token (access.shared_token), \
+         which iroh 0.35 clients cannot send)"
     );
     assert_eq!(
         check(&r, "forward_b_to_a")["skipped"],

@@ -4,7 +4,7 @@
 mod request;
 mod response;
 mod routes;
-mod token;
+pub mod token;
 mod upgrade;
 
 pub use request::{owned_headers, parse_head, Head, HeadError, MAX_HEAD_LEN};

@@ -12,7 +12,13 @@ pub fn of(head: &Head) -> Option<String> {
             }
         }
     }
-    head.query
+    from_query(&head.query)
+}
+
+/// The first `token=` parameter of a query string (without the `?`),
+/// percent-decoded.
+pub fn from_query(query: &str) -> Option<String> {
+    query
         .split('&')
         .find_map(|pair| pair.strip_prefix("token="))
         .map(percent_decode)

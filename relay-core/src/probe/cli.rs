@@ -5,22 +5,30 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use super::{metrics, run, Options, Report};
+use super::{metrics, run, Options, Protocol, Report, TlsOptions};
 
-/// Checks a running relay as an iroh 0.35 client sees it.
-///
-/// It asks GET /generate_204 with an X-Tailscale-Challenge (iroh's
-/// captive-portal check) and GET /ping, connects two clients with fresh
-/// keys (`Upgrade: iroh derp http`, signed ClientInfo, Ping/Pong), and
-/// sends --count packets each way, each echoed back so its round trip
-/// through the relay is timed. One line per check; a failure says what is
-/// wrong, e.g. "connection refused at 127.0.0.1:3340" or "relay accepted
-/// both clients but forwarded 0 of 5 packets from A to B within 5s".
+/// `uring-relay probe`'s options (the subcommand's help text is in
+/// `bin/uring-relay.rs`).
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
+Protocols (--protocol): derp (default) and ws are iroh 0.35 clients, over
+`Upgrade: iroh derp http` and over a websocket; v2 and v1 are iroh 1.x
+clients, a websocket with `Sec-WebSocket-Protocol: iroh-relay-v2` or
+`iroh-relay-v1`. Probe a relay with both derp and v2 to cover Delta Chat's
+0.35 clients and iroh 1.x ones.
+
+TLS: an https:// URL is checked as clients do (SNI and the certificate for
+the URL's host) against the system's trusted CAs; --ca-file FILE trusts the
+CA certificates in FILE instead; --insecure skips the certificate check and
+says so in every report.
+
+Access tokens: --token TOKEN, or ?token= in the URL, is presented by 1.x
+clients (the URL's query on GET /relay, --token as `Authorization: Bearer`).
+iroh 0.35 clients cannot send a token: a relay with access.shared_token
+refuses them, and the probe says so.
+
 Exit status: 0 when every check passed, 1 when one failed, 2 for a usage
-error (a bad option, or a URL the probe cannot use, such as https://: the
-relay has no TLS, so probe its plain port behind the TLS proxy).
+error (a bad option, a URL the probe cannot use, an unreadable --ca-file).
 
 Monitoring: with --interval the probe runs until stopped, one report per
 interval, and keeps running after failed runs (each is printed and, with
@@ -28,18 +36,36 @@ interval, and keeps running after failed runs (each is printed and, with
 uring_relay_probe_success == 0). --exit-on-failure instead ends it with
 status 1 at the first failed run, for a supervisor to act on.
 
-Example: uring-relay probe http://127.0.0.1:3340 --interval 60 \\
-    --metrics-file /var/lib/prometheus/node-exporter/uring_relay_probe.prom")]
+Examples:
+  uring-relay probe https://mail.example.org                 # chatmail, via nginx
+  uring-relay probe https://mail.example.org --protocol v2
+  uring-relay probe http://127.0.0.1:3340 --interval 60 \\
+      --metrics-file /var/lib/prometheus/node-exporter/uring_relay_probe.prom")]
 pub struct ProbeArgs {
-    /// Relay URL, e.g. http://relay.example.org:3340 (the path is ignored:
-    /// iroh clients always dial /relay).
+    /// Relay URL, e.g. https://mail.example.org or
+    /// http://relay.example.org:3340 (the path is ignored: iroh clients
+    /// always dial /relay; a ?token= is presented by 1.x clients).
     #[arg(value_name = "URL")]
     pub url: String,
+    /// What the two clients speak: derp or ws (iroh 0.35), v2 or v1 (iroh 1.x).
+    #[arg(long, value_enum, default_value = "derp")]
+    pub protocol: Protocol,
+    /// Access token for a relay with access.shared_token, sent by 1.x
+    /// clients as `Authorization: Bearer TOKEN`.
+    #[arg(long, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// PEM file with the CA certificates to verify an https:// relay with
+    /// [default: the system's trusted CAs].
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify an https:// relay's certificate (reports say so).
+    #[arg(long)]
+    pub insecure: bool,
     /// Print one JSON object per run instead of the summary.
     #[arg(long)]
     pub json: bool,
-    /// Seconds to wait for each step (connect, HTTP answer, handshake, the
-    /// echoes after a direction's last packet).
+    /// Seconds to wait for each step (connect, TLS, HTTP answer,
+    /// handshake, the echoes after a direction's last packet).
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
     pub timeout: Duration,
     /// Packets each way.
@@ -81,6 +107,23 @@ pub fn main(args: &ProbeArgs) -> ExitCode {
     };
     opts.timeout = args.timeout;
     opts.count = args.count;
+    opts.protocol = args.protocol;
+    opts.token = args.token.clone();
+    opts.tls = TlsOptions {
+        ca_file: args.ca_file.clone(),
+        insecure: args.insecure,
+    };
+    if opts.target.tls {
+        if let Err(e) = opts.tls.client_config() {
+            eprintln!("uring-relay probe: {e}");
+            return ExitCode::from(2);
+        }
+        if args.insecure {
+            eprintln!(
+                "uring-relay probe: WARNING: --insecure: the relay's TLS certificate is NOT verified"
+            );
+        }
+    }
     let Some(interval) = args.interval else {
         let report = run(&opts);
         let written = emit(args, &report);

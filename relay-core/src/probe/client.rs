@@ -1,36 +1,24 @@
-//! One iroh 0.35 relay client over blocking std TCP: the `iroh derp http`
-//! upgrade, a signed ClientInfo with a fresh key, then a Ping until its Pong
-//! (what the 0.35 client takes as "connected"). Bytes go through
-//! `proto` for every frame.
+//! One relay client over a blocking connection, as an iroh client of the
+//! chosen protocol connects: the upgrade, the handshake with a fresh key
+//! (0.35: a signed ClientInfo; 1.x: the answer to the server's challenge),
+//! then a Ping until its Pong (what the clients take as "connected").
 
-use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
 
 use ed25519_dalek::SigningKey;
+use rustls::ClientConfig;
 
+use super::codec::{encode, Decoder};
+pub use super::codec::{Inbound, Outbound, Protocol};
+use super::conn::{self, Conn, ConnWriter};
 use super::net::{self, Failure, ReadError};
-use super::target::Target;
+use super::upgrade;
+use super::Options;
 use crate::proto::client_info::{self, PROTOCOL_VERSION};
-use crate::proto::frame::decode;
 use crate::proto::key::{short_hex, NodeKey};
-use crate::proto::v035::client::{check_upgrade_response, upgrade_request, UpgradeError};
-use crate::proto::{stream, Frame, FrameType};
-
-/// A server frame, owned (the reader's buffer moves on).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Inbound {
-    Packet {
-        src: NodeKey,
-        data: Vec<u8>,
-    },
-    Ping([u8; 8]),
-    Pong([u8; 8]),
-    Health(String),
-    /// Anything else a client may get (KeepAlive, PeerGone, Restarting…).
-    Other(FrameType),
-}
+use crate::proto::v1x::handshake::client_auth;
 
 /// Why no frame came.
 #[derive(Debug)]
@@ -38,50 +26,32 @@ pub enum RecvError {
     Timeout,
     Closed,
     Io(std::io::Error),
-    /// The relay sent bytes that are not a valid 0.35 frame.
+    /// The relay sent bytes that are not a valid frame.
     Protocol(String),
 }
 
-/// Reads 0.35 stream frames, keeping a partial one between calls.
+/// Reads frames, keeping a partial one between calls.
 #[derive(Debug)]
 pub struct FrameReader {
-    stream: TcpStream,
+    conn: Conn,
+    decoder: Decoder,
     buf: Vec<u8>,
 }
 
 impl FrameReader {
-    fn new(stream: TcpStream, pending: Vec<u8>) -> Self {
-        FrameReader {
-            stream,
-            buf: pending,
-        }
-    }
-
     /// The next frame, waiting until `deadline` at most.
     pub fn next(&mut self, deadline: Instant) -> Result<Inbound, RecvError> {
         let mut chunk = [0u8; 16 * 1024];
         loop {
-            match stream::next_frame(&self.buf) {
-                Ok(Some(raw)) => {
-                    let frame = decode(raw.ty, &self.buf[raw.start..raw.end])
-                        .map_err(|e| RecvError::Protocol(e.to_string()))?;
-                    let inbound = match frame {
-                        Frame::RecvPacket { src, packet } => Inbound::Packet {
-                            src: *src,
-                            data: packet.to_vec(),
-                        },
-                        Frame::Ping(d) => Inbound::Ping(d),
-                        Frame::Pong(d) => Inbound::Pong(d),
-                        Frame::Health(t) => Inbound::Health(t.to_owned()),
-                        other => Inbound::Other(other.frame_type()),
-                    };
-                    self.buf.drain(..raw.end);
+            match self.decoder.next(&mut self.buf) {
+                Ok(Some((inbound, used))) => {
+                    self.buf.drain(..used);
                     return Ok(inbound);
                 }
                 Ok(None) => {}
-                Err(e) => return Err(RecvError::Protocol(e.to_string())),
+                Err(e) => return Err(RecvError::Protocol(e)),
             }
-            match net::read_some(&mut self.stream, &mut chunk, deadline) {
+            match self.conn.read_some(&mut chunk, deadline) {
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(ReadError::Timeout) => return Err(RecvError::Timeout),
                 Err(ReadError::Closed) => return Err(RecvError::Closed),
@@ -91,19 +61,22 @@ impl FrameReader {
     }
 }
 
-/// Writes frames; shared by the threads of one client, one frame per lock.
+/// Writes frames; shared by the threads of one client, one frame per write.
 #[derive(Debug)]
-pub struct FrameWriter(Mutex<TcpStream>);
+pub struct FrameWriter {
+    protocol: Protocol,
+    out: ConnWriter,
+}
 
 impl FrameWriter {
-    pub fn send(&self, frame: &Frame<'_>) -> std::io::Result<()> {
-        let mut out = Vec::with_capacity(5 + frame.payload_len());
-        stream::encode(&mut out, frame);
-        let mut s = self
-            .0
-            .lock()
-            .map_err(|_| std::io::Error::other("writer lock poisoned"))?;
-        s.write_all(&out)
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    pub fn send(&self, msg: &Outbound<'_>) -> std::io::Result<()> {
+        let mut bytes = Vec::with_capacity(64);
+        encode(self.protocol, &mut bytes, msg);
+        self.out.write_all(&bytes)
     }
 }
 
@@ -120,161 +93,154 @@ pub struct Client {
 impl Client {
     /// The relay's address as connected.
     pub fn peer(&self) -> Option<SocketAddr> {
-        self.reader.stream.peer_addr().ok()
+        self.reader.conn.peer()
     }
 }
 
-/// Connects client `name` within `timeout`: TCP, upgrade, ClientInfo,
-/// Ping/Pong. On success the detail says what was verified.
-pub fn connect(
-    target: &Target,
-    addrs: &[SocketAddr],
-    name: &'static str,
-    timeout: Duration,
-) -> Result<(Client, String), Failure> {
-    let deadline = Instant::now() + timeout;
-    let mut stream = net::connect(addrs, timeout)?;
-    let peer = stream
-        .peer_addr()
-        .map_or_else(|_| target.authority(), |a| a.to_string());
-    let _ = stream.set_write_timeout(Some(timeout));
-    stream
-        .write_all(&upgrade_request(&target.host_header))
-        .map_err(|e| {
-            Failure::new(format!(
-                "client {name}: cannot send the upgrade to {peer}: {e}"
-            ))
-        })?;
-    let pending = read_upgrade(&mut stream, &peer, target, name, deadline, timeout)?;
+/// What a report says about a Restarting frame.
+pub fn restarting_text(reconnect_in_ms: u32, try_for_ms: u32) -> String {
+    format!(
+        "relay is restarting (sent Restarting: reconnect in {reconnect_in_ms} ms, try for {try_for_ms} ms)"
+    )
+}
 
+/// Whether `reason` is [`restarting_text`]'s.
+pub fn is_restart(reason: &str) -> bool {
+    reason.starts_with("relay is restarting")
+}
+
+/// Connects client `name` within `opts.timeout`: TCP (and TLS), upgrade,
+/// handshake, Ping/Pong. On success the detail says what was verified.
+pub fn connect(
+    opts: &Options,
+    addrs: &[SocketAddr],
+    tls: Option<&Arc<ClientConfig>>,
+    name: &'static str,
+) -> Result<(Client, String), Failure> {
+    let timeout = opts.timeout;
+    let deadline = Instant::now() + timeout;
+    let mut conn = conn::connect(&opts.target, addrs, tls, timeout)?;
+    let peer = conn
+        .peer()
+        .map_or_else(|| opts.target.authority(), |a| a.to_string());
+    let writer = conn
+        .writer()
+        .map_err(|e| Failure::new(format!("client {name}: {e}")))?;
+    let switched = upgrade::upgrade(opts, &mut conn, &writer, &peer, name, deadline)?;
     let secret = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
     let key = secret.verifying_key().to_bytes();
-    let info = client_info::build(&secret, PROTOCOL_VERSION);
-    let ping: [u8; 8] = rand::random();
-    let mut out = Vec::new();
-    stream::encode(&mut out, &Frame::ClientInfo(&info));
-    stream::encode(&mut out, &Frame::Ping(ping));
-    stream.write_all(&out).map_err(|e| {
-        Failure::new(format!(
-            "client {name}: cannot send ClientInfo to {peer}: {e}"
-        ))
-    })?;
-    let writer_stream = stream
-        .try_clone()
-        .map_err(|e| Failure::new(format!("client {name}: {e}")))?;
     let mut client = Client {
         name,
         key,
-        reader: FrameReader::new(stream, pending),
-        writer: FrameWriter(Mutex::new(writer_stream)),
+        reader: FrameReader {
+            conn,
+            decoder: Decoder::new(opts.protocol),
+            buf: switched.pending,
+        },
+        writer: FrameWriter {
+            protocol: opts.protocol,
+            out: writer,
+        },
     };
-    loop {
-        match client.reader.next(deadline) {
-            Ok(Inbound::Pong(d)) if d == ping => break,
-            Ok(Inbound::Ping(d)) => {
-                let _ = client.writer.send(&Frame::Pong(d));
-            }
-            Ok(Inbound::Health(text)) => {
-                let why = if text.contains("not authenticated") {
-                    " (its access control does not admit unknown keys)"
-                } else {
-                    ""
-                };
-                return Err(Failure::new(format!(
-                    "relay refused client {name}: Health({text:?}){why}"
-                )));
-            }
-            Ok(_) => {}
-            Err(RecvError::Timeout) => {
-                return Err(Failure::new(format!(
-                    "relay at {peer} accepted client {name}'s upgrade but did not answer its Ping within {}",
-                    net::secs(timeout)
-                )))
-            }
-            Err(RecvError::Closed) => {
-                return Err(Failure::new(format!(
-                    "relay at {peer} closed client {name}'s connection after its ClientInfo \
-                     (handshake refused; the relay's log says why)"
-                )))
-            }
-            Err(RecvError::Io(e)) => {
-                return Err(Failure::new(format!(
-                    "client {name}: reading from {peer}: {e}"
-                )))
-            }
-            Err(RecvError::Protocol(e)) => {
-                return Err(Failure::new(format!(
-                    "relay at {peer} sent client {name} an invalid 0.35 frame: {e}"
-                )))
-            }
-        }
+    let ping: [u8; 8] = rand::random();
+    let send = |c: &Client, m: &Outbound<'_>, what: &str| {
+        c.writer
+            .send(m)
+            .map_err(|e| Failure::new(format!("client {name}: cannot send {what} to {peer}: {e}")))
+    };
+    if opts.protocol.version().is_none() {
+        let info = client_info::build(&secret, PROTOCOL_VERSION);
+        send(&client, &Outbound::Handshake(&info), "ClientInfo")?;
+        send(&client, &Outbound::Ping(ping), "a Ping")?;
     }
-    let detail = format!(
-        "upgrade, ClientInfo and Ping answered (key {})",
-        short_hex(&key)
-    );
+    loop {
+        let why = match client.reader.next(deadline) {
+            Ok(Inbound::Pong(d)) if d == ping => break,
+            Ok(Inbound::Challenge(c)) => {
+                send(&client, &Outbound::Handshake(&client_auth(&secret, &c)), "ClientAuth")?;
+                continue;
+            }
+            Ok(Inbound::Confirmed) => {
+                send(&client, &Outbound::Ping(ping), "a Ping")?;
+                continue;
+            }
+            Ok(Inbound::Ping(d)) => {
+                let _ = client.writer.send(&Outbound::Pong(d));
+                continue;
+            }
+            Ok(Inbound::Health(text)) if opts.protocol.version().is_none() => {
+                refused_035(opts, name, &text)
+            }
+            Ok(Inbound::Denied(text)) => denied_1x(opts, name, &text),
+            Ok(Inbound::Restarting {
+                reconnect_in_ms,
+                try_for_ms,
+            }) => format!(
+                "{} to client {name} during its handshake",
+                restarting_text(reconnect_in_ms, try_for_ms)
+            ),
+            Ok(_) => continue,
+            Err(RecvError::Timeout) => format!(
+                "relay at {peer} accepted client {name}'s upgrade but did not answer its {} within {}",
+                if opts.protocol.version().is_some() { "handshake and Ping" } else { "Ping" },
+                net::secs(timeout)
+            ),
+            Err(RecvError::Closed) => format!(
+                "relay at {peer} closed client {name}'s connection during its handshake \
+                 (handshake refused; the relay's log says why)"
+            ),
+            Err(RecvError::Io(e)) => format!("client {name}: reading from {peer}: {e}"),
+            Err(RecvError::Protocol(e)) => format!(
+                "relay at {peer} sent client {name} an invalid {} frame: {e}",
+                opts.protocol.name()
+            ),
+        };
+        return Err(Failure::new(why));
+    }
+    let detail = match switched.protocol {
+        Some(p) => format!(
+            "upgrade ({p}), challenge and Ping answered (key {})",
+            short_hex(&key)
+        ),
+        None => format!(
+            "upgrade, ClientInfo and Ping answered (key {})",
+            short_hex(&key)
+        ),
+    };
     Ok((client, detail))
 }
 
-/// Reads the 101; returns the bytes after its head.
-fn read_upgrade(
-    stream: &mut TcpStream,
-    peer: &str,
-    target: &Target,
-    name: &str,
-    deadline: Instant,
-    timeout: Duration,
-) -> Result<Vec<u8>, Failure> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        match net::read_some(stream, &mut chunk, deadline) {
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(ReadError::Timeout) => {
-                return Err(Failure::new(format!(
-                    "{peer} accepted client {name}'s connection but did not answer the relay upgrade (GET /relay) within {}",
-                    net::secs(timeout)
-                )))
-            }
-            Err(ReadError::Closed) => {
-                return Err(Failure::new(format!(
-                    "{peer} closed client {name}'s connection instead of answering the relay upgrade (GET /relay)"
-                )))
-            }
-            Err(ReadError::Io(e)) => {
-                return Err(Failure::new(format!(
-                    "client {name}: reading the upgrade answer from {peer}: {e}"
-                )))
-            }
-        }
-        match check_upgrade_response(&buf) {
-            Ok(Some(n)) => return Ok(buf.split_off(n)),
-            Ok(None) => {}
-            Err(UpgradeError::Status {
-                status: 404,
-                reason,
-            }) => {
-                return Err(Failure::new(format!(
-                    "HTTP server at {} is not an iroh relay: /relay answered {}",
-                    target.authority(),
-                    status_text(404, &reason)
-                )))
-            }
-            Err(UpgradeError::Status { status, reason }) => {
-                return Err(Failure::new(format!(
-                    "HTTP server at {} does not serve iroh 0.35 clients: /relay answered {} \
-                     to `Upgrade: iroh derp http`",
-                    target.authority(),
-                    status_text(status, &reason)
-                )))
-            }
-            Err(e) => {
-                return Err(Failure::new(format!(
-                    "{peer} is not an iroh relay: the relay upgrade {e}"
-                )))
-            }
-        }
-    }
+/// The token the probe holds: `--token`, else the URL's `?token=`.
+fn token(opts: &Options) -> Option<&str> {
+    opts.token.as_deref().or(opts.target.token.as_deref())
+}
+
+/// A 0.35 client's Health refusal, in words.
+fn refused_035(opts: &Options, name: &str, text: &str) -> String {
+    let why = if !text.contains("not authenticated") {
+        String::new()
+    } else if token(opts).is_some() {
+        " (the relay requires an access token (access.shared_token), which iroh 0.35 \
+         clients cannot send, so Delta Chat's 0.35 clients are refused; \
+         --protocol v2 checks the token)"
+            .to_owned()
+    } else {
+        " (its access control does not admit unknown keys, or the relay requires an \
+         access token (access.shared_token), which iroh 0.35 clients cannot send)"
+            .to_owned()
+    };
+    format!("relay refused client {name}: Health({text:?}){why}")
+}
+
+/// A 1.x client's ServerDeniesAuth, in words.
+fn denied_1x(opts: &Options, name: &str, text: &str) -> String {
+    let why = if token(opts).is_some() {
+        "the relay did not accept the token, or its access control does not admit this key"
+    } else {
+        "its access control does not admit unknown keys; a relay with access.shared_token \
+         needs --token TOKEN or ?token= in the URL"
+    };
+    format!("relay denied client {name}: ServerDeniesAuth({text:?}) ({why})")
 }
 
 /// `404 Not Found`, or `404` when the server sent no reason phrase.

@@ -7,9 +7,10 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::client::{Client, FrameReader, FrameWriter, Inbound, RecvError};
+use super::client::{
+    is_restart, restarting_text, Client, FrameReader, FrameWriter, Inbound, Outbound, RecvError,
+};
 use super::net;
-use crate::proto::Frame;
 
 /// Pause between a direction's packets, so they do not arrive as one burst.
 pub const SPACING: Duration = Duration::from_millis(10);
@@ -108,9 +109,9 @@ pub fn run(from: &mut Client, to: &mut Client, count: u32, timeout: Duration) ->
                     sent_ns: epoch.elapsed().as_nanos() as u64,
                 }
                 .encode();
-                if let Err(e) = writer.send(&Frame::SendPacket {
+                if let Err(e) = writer.send(&Outbound::Packet {
                     dst: &to_key,
-                    packet: &packet,
+                    data: &packet,
                 }) {
                     return (sent, Some(format!("client {from_name} cannot send: {e}")));
                 }
@@ -139,11 +140,17 @@ pub fn run(from: &mut Client, to: &mut Client, count: u32, timeout: Duration) ->
         delivered,
         returned: rtts.len(),
         rtts,
-        error: sent_err
-            .or(echo_err)
-            .or(back_err)
+        error: first_error([echo_err, back_err, sent_err])
             .map(|e| format!("{e} (while sending {from_name} to {to_name})")),
     }
+}
+
+/// The error to report: a relay's restart announcement first (the write
+/// errors after it only follow from the close), then what the readers saw,
+/// then the sender's.
+fn first_error(errors: [Option<String>; 3]) -> Option<String> {
+    let restart = errors.iter().flatten().find(|e| is_restart(e)).cloned();
+    restart.or_else(|| errors.into_iter().flatten().next())
 }
 
 /// One client's halves, as a thread uses them.
@@ -180,9 +187,9 @@ fn echo(
                     ..p
                 }
                 .encode();
-                if let Err(e) = me.writer.send(&Frame::SendPacket {
+                if let Err(e) = me.writer.send(&Outbound::Packet {
                     dst: peer,
-                    packet: &reply,
+                    data: &reply,
                 }) {
                     return (
                         delivered,
@@ -246,14 +253,25 @@ fn collect(
     (rtts, None)
 }
 
-/// Frames besides our packets: Pings are answered, Health ends the client.
+/// Frames besides our packets: Pings are answered; a 0.35 Health and a
+/// Restarting end the client (a 1.x v1 Health text is only news).
 fn other_frame(me: &Side<'_>, frame: Inbound) -> Result<(), String> {
     match frame {
         Inbound::Ping(d) => me
             .writer
-            .send(&Frame::Pong(d))
+            .send(&Outbound::Pong(d))
             .map_err(|e| format!("client {} cannot answer a Ping: {e}", me.name)),
-        Inbound::Health(t) => Err(format!("relay sent client {} Health({t:?})", me.name)),
+        Inbound::Health(t) if me.writer.protocol().version().is_none() => {
+            Err(format!("relay sent client {} Health({t:?})", me.name))
+        }
+        Inbound::Restarting {
+            reconnect_in_ms,
+            try_for_ms,
+        } => Err(format!(
+            "{} to client {}",
+            restarting_text(reconnect_in_ms, try_for_ms),
+            me.name
+        )),
         _ => Ok(()),
     }
 }
@@ -263,7 +281,7 @@ fn recv_error(name: &str, e: RecvError) -> String {
         RecvError::Timeout => format!("client {name} timed out"),
         RecvError::Closed => format!("relay closed client {name}'s connection"),
         RecvError::Io(e) => format!("client {name}: {e}"),
-        RecvError::Protocol(e) => format!("relay sent client {name} an invalid 0.35 frame: {e}"),
+        RecvError::Protocol(e) => format!("relay sent client {name} an invalid frame: {e}"),
     }
 }
 

@@ -1,12 +1,16 @@
-//! The relay's plain HTTP routes an iroh 0.35 client depends on: the
+//! The relay's plain HTTP routes iroh clients depend on: the
 //! captive-portal check (`/generate_204`) and the latency probe (`/ping`).
 
-use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustls::ClientConfig;
+
+use super::conn;
 use super::net::{self, Failure, ReadError};
 use super::target::Target;
+use super::Protocol;
 
 /// Longest response head read.
 const MAX_HEAD: usize = 16 * 1024;
@@ -55,28 +59,29 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Response>, String> {
 pub fn get(
     target: &Target,
     addrs: &[SocketAddr],
+    tls: Option<&Arc<ClientConfig>>,
     path: &str,
     headers: &[(&str, &str)],
     timeout: Duration,
 ) -> Result<Response, Failure> {
-    let mut stream = net::connect(addrs, timeout)?;
+    let mut stream = conn::connect(target, addrs, tls, timeout)?;
     let peer = stream
-        .peer_addr()
-        .map_or_else(|_| target.authority(), |a| a.to_string());
+        .peer()
+        .map_or_else(|| target.authority(), |a| a.to_string());
     let mut req = format!("GET {path} HTTP/1.1\r\nHost: {}\r\n", target.host_header);
     for (name, value) in headers {
         req.push_str(&format!("{name}: {value}\r\n"));
     }
     req.push_str("Connection: close\r\n\r\n");
-    let _ = stream.set_write_timeout(Some(timeout));
     stream
-        .write_all(req.as_bytes())
+        .writer()
+        .and_then(|w| w.write_all(req.as_bytes()))
         .map_err(|e| Failure::new(format!("cannot send GET {path} to {peer}: {e}")))?;
     let deadline = Instant::now() + timeout;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
     loop {
-        match net::read_some(&mut stream, &mut chunk, deadline) {
+        match stream.read_some(&mut chunk, deadline) {
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
             Err(ReadError::Timeout) => {
                 return Err(Failure::new(format!(
@@ -107,22 +112,41 @@ pub fn get(
     }
 }
 
-/// `/generate_204` with a fresh `X-Tailscale-Challenge`, as iroh 0.35
-/// sends it: 204 and `X-Tailscale-Response: response <challenge>`, else
-/// clients think they are behind a captive portal.
+/// `/generate_204` with a fresh challenge, as the protocol's clients send
+/// it (iroh 0.35: `X-Tailscale-Challenge`, 1.x: `X-Iroh-Challenge`): 204
+/// and `<…>-Response: response <challenge>`, else clients think they are
+/// behind a captive portal.
 pub fn check_generate_204(
     target: &Target,
     addrs: &[SocketAddr],
+    tls: Option<&Arc<ClientConfig>>,
+    protocol: Protocol,
     timeout: Duration,
 ) -> Result<String, Failure> {
     let challenge = format!("probe_{:016x}", rand::random::<u64>());
+    let (ask, answer, clients) = match protocol.version() {
+        None => ("X-Tailscale-Challenge", "X-Tailscale-Response", "iroh 0.35"),
+        Some(_) => ("X-Iroh-Challenge", "X-Iroh-Response", "iroh 1.x"),
+    };
     let resp = get(
         target,
         addrs,
+        tls,
         "/generate_204",
-        &[("X-Tailscale-Challenge", &challenge)],
+        &[(ask, &challenge)],
         timeout,
     )?;
+    if resp.status == 404 && target.tls {
+        return Err(Failure::new(format!(
+            "/generate_204 at {} answered {} over https: an iroh-relay serving its own TLS \
+             answers the captive-portal check only on its plain HTTP port (iroh clients ask \
+             http://{}/generate_204); behind a TLS proxy, pass /generate_204 to the relay as \
+             chatmail's nginx does",
+            target.authority(),
+            resp.status_line(),
+            target.host_header
+        )));
+    }
     if resp.status != 204 {
         return Err(Failure::new(format!(
             "HTTP server at {} is not an iroh relay: /generate_204 answered {} (expected 204)",
@@ -131,14 +155,14 @@ pub fn check_generate_204(
         )));
     }
     let want = format!("response {challenge}");
-    match resp.header("x-tailscale-response") {
+    match resp.header(answer) {
         Some(got) if got == want => Ok("204, challenge answered".to_owned()),
         got => Err(Failure::new(format!(
-            "/generate_204 answered 204 but {} instead of `X-Tailscale-Response: {want}`: \
-             iroh 0.35 clients take that for a captive portal",
+            "/generate_204 answered 204 but {} instead of `{answer}: {want}`: \
+             {clients} clients take that for a captive portal",
             got.map_or_else(
-                || "without X-Tailscale-Response".to_owned(),
-                |g| format!("with X-Tailscale-Response {g:?}")
+                || format!("without {answer}"),
+                |g| format!("with {answer} {g:?}")
             )
         ))),
     }
@@ -148,9 +172,10 @@ pub fn check_generate_204(
 pub fn check_ping(
     target: &Target,
     addrs: &[SocketAddr],
+    tls: Option<&Arc<ClientConfig>>,
     timeout: Duration,
 ) -> Result<String, Failure> {
-    let resp = get(target, addrs, "/ping", &[], timeout)?;
+    let resp = get(target, addrs, tls, "/ping", &[], timeout)?;
     if resp.status == 200 {
         Ok("200".to_owned())
     } else {

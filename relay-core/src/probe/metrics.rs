@@ -12,12 +12,16 @@ use super::report::{Report, Status};
 /// Renders `report`.
 pub fn render(report: &Report) -> String {
     let url = escape(&report.url);
+    let protocol = report.protocol.name();
     let mut out = String::new();
     let mut gauge = |name: &str, help: &str, samples: &[(String, f64)]| {
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} gauge");
         for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{{url=\"{url}\"{labels}}} {value}");
+            let _ = writeln!(
+                out,
+                "{name}{{url=\"{url}\",protocol=\"{protocol}\"{labels}}} {value}"
+            );
         }
     };
     let flag = |b: bool| if b { 1.0 } else { 0.0 };
@@ -140,6 +144,8 @@ mod tests {
     fn text_and_atomic_write() {
         let report = Report {
             url: "http://h:1/\"x\"".into(),
+            protocol: Default::default(),
+            warnings: vec![],
             address: None,
             started: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
             duration: Duration::from_millis(250),
@@ -160,13 +166,15 @@ mod tests {
             b_to_a: None,
         };
         let text = render(&report);
-        assert!(text.contains("uring_relay_probe_success{url=\"http://h:1/\\\"x\\\"\"} 1\n"));
         assert!(text.contains(
-            "uring_relay_probe_check_success{url=\"http://h:1/\\\"x\\\"\",check=\"ping\"} 1\n"
+            "uring_relay_probe_success{url=\"http://h:1/\\\"x\\\"\",protocol=\"derp\"} 1\n"
+        ));
+        assert!(text.contains(
+            "uring_relay_probe_check_success{url=\"http://h:1/\\\"x\\\"\",protocol=\"derp\",check=\"ping\"} 1\n"
         ));
         assert!(text.contains(",stat=\"median\"} 0.001\n"));
         assert!(text.contains(",direction=\"a_to_b\"} 4\n"));
-        assert!(text.contains("uring_relay_probe_last_run_timestamp_seconds{url=\"http://h:1/\\\"x\\\"\"} 1700000000\n"));
+        assert!(text.contains("uring_relay_probe_last_run_timestamp_seconds{url=\"http://h:1/\\\"x\\\"\",protocol=\"derp\"} 1700000000\n"));
         assert!(text.ends_with("# EOF\n"));
         let dir = std::env::temp_dir().join(format!("probe-metrics-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -1,11 +1,13 @@
-//! `uring-relay probe`: checks a running relay as an iroh 0.35 client sees
-//! it, for operators and monitoring (what derpprobe is for Tailscale).
+//! `uring-relay probe`: checks a running relay as an iroh client sees it
+//! (0.35 by default, or 1.x), for operators and monitoring (what derpprobe
+//! is for Tailscale).
 //!
 //! A run checks `/generate_204` (captive-portal challenge) and `/ping`,
-//! connects two fresh 0.35 clients, and sends `count` packets each way,
-//! each echoed back so its round trip is timed. Every check says in words
-//! what failed. Blocking std sockets with timeouts and a few threads: this
-//! is a client tool and never touches the relay's I/O runtime.
+//! connects two clients with fresh keys, and sends `count` packets each
+//! way, each echoed back so its round trip is timed. Every check says in
+//! words what failed. `https://` URLs go through rustls, as behind
+//! chatmail's nginx. Blocking std sockets with timeouts and a few threads:
+//! this is a client tool and never touches the relay's I/O runtime.
 //!
 //! ```no_run
 //! use relay_core::probe;
@@ -17,17 +19,23 @@
 
 pub mod cli;
 pub mod client;
+pub mod codec;
+pub mod conn;
 pub mod exchange;
 pub mod http;
 pub mod metrics;
 pub mod net;
 pub mod report;
 pub mod target;
+pub mod tls;
+pub mod upgrade;
 
 use std::time::{Duration, Instant, SystemTime};
 
+pub use codec::Protocol;
 pub use report::{Check, Report, Rtt, Status, CHECKS};
 pub use target::{Target, TargetError};
+pub use tls::TlsOptions;
 
 use net::Failure;
 
@@ -47,16 +55,39 @@ pub struct Options {
     pub timeout: Duration,
     /// Packets per direction, 1 to [`MAX_COUNT`] (clamped).
     pub count: u32,
+    /// What the two clients speak.
+    pub protocol: Protocol,
+    /// An access token (`Authorization: Bearer`, 1.x only); the URL's
+    /// `?token=` also counts.
+    pub token: Option<String>,
+    /// Certificate checks for `https://`.
+    pub tls: TlsOptions,
 }
 
 impl Options {
-    /// Options for `url` with the default timeout and count.
+    /// Options for `url` with the default timeout, count and protocol.
     pub fn new(url: &str) -> Result<Options, TargetError> {
         Ok(Options {
             target: Target::parse(url)?,
             timeout: DEFAULT_TIMEOUT,
             count: DEFAULT_COUNT,
+            protocol: Protocol::default(),
+            token: None,
+            tls: TlsOptions::default(),
         })
+    }
+
+    /// What the report warns about.
+    fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.target.tls && self.tls.insecure {
+            w.push(
+                "--insecure: the relay's TLS certificate was NOT verified; \
+                 clients that verify it may still fail"
+                    .to_owned(),
+            );
+        }
+        w
     }
 }
 
@@ -70,6 +101,8 @@ pub fn run(opts: &Options) -> Report {
     let mut checks: Vec<Check> = Vec::with_capacity(CHECKS.len());
     let report = |checks: Vec<Check>, address, a_to_b, b_to_a| Report {
         url: target.url.clone(),
+        protocol: opts.protocol,
+        warnings: opts.warnings(),
         address,
         started,
         duration: t0.elapsed(),
@@ -79,6 +112,16 @@ pub fn run(opts: &Options) -> Report {
         b_to_a,
     };
 
+    let tls_config = match target.tls.then(|| opts.tls.client_config()) {
+        Some(Ok(c)) => Some(c),
+        None => None,
+        Some(Err(reason)) => {
+            checks.push(failed("generate_204", Duration::ZERO, reason));
+            skip_rest(&mut checks, "no TLS configuration");
+            return report(checks, None, None, None);
+        }
+    };
+    let tls = tls_config.as_ref();
     let addrs = match target.resolve(opts.timeout) {
         Ok(a) => a,
         Err(reason) => {
@@ -88,19 +131,20 @@ pub fn run(opts: &Options) -> Report {
         }
     };
     let g204 = timed("generate_204", || {
-        http::check_generate_204(target, &addrs, opts.timeout)
+        http::check_generate_204(target, &addrs, tls, opts.protocol, opts.timeout)
+            .map(|d| with_tls(d, opts))
     });
     let unreachable = matches!(&g204, (_, Err(f)) if f.unreachable);
     checks.push(into_check(g204));
     if unreachable {
-        skip_rest(&mut checks, "the relay is unreachable (see generate_204)");
+        skip_rest(&mut checks, "no connection to the relay (see generate_204)");
         return report(checks, None, None, None);
     }
     checks.push(into_check(timed("ping", || {
-        http::check_ping(target, &addrs, opts.timeout)
+        http::check_ping(target, &addrs, tls, opts.timeout)
     })));
 
-    let connect = |name| client::connect(target, &addrs, name, opts.timeout);
+    let connect = |name| client::connect(opts, &addrs, tls, name);
     let (a, a_check) = split(timed("connect_a", || connect("A")));
     let (b, b_check) = split(timed("connect_b", || connect("B")));
     checks.push(a_check);
@@ -125,6 +169,10 @@ pub fn run(opts: &Options) -> Report {
         opts.timeout,
         t,
     ));
+    if ab.error.as_deref().is_some_and(client::is_restart) {
+        skip_rest(&mut checks, "the relay is restarting (see forward_a_to_b)");
+        return report(checks, address, Some(ab), None);
+    }
     let t = Instant::now();
     let ba = exchange::run(&mut b, &mut a, count, opts.timeout);
     checks.push(forward_check(
@@ -137,6 +185,15 @@ pub fn run(opts: &Options) -> Report {
         t,
     ));
     report(checks, address, Some(ab), Some(ba))
+}
+
+/// A check's detail, with what the TLS layer verified for https.
+fn with_tls(detail: String, opts: &Options) -> String {
+    if opts.target.tls {
+        format!("{detail}; TLS, {}", opts.tls.describe())
+    } else {
+        detail
+    }
 }
 
 fn timed<T>(

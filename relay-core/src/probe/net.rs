@@ -5,7 +5,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 /// A failed step: what an operator reads, and whether the relay could not
-/// be reached at all (then later steps are skipped, not failed again).
+/// be reached at all, by TCP or TLS (then later steps are skipped, not
+/// failed again).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub reason: String,

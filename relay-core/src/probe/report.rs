@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
+use super::codec::Protocol;
 use super::exchange::Direction;
 use super::net::{millis, secs};
 
@@ -122,6 +123,11 @@ impl Rtt {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
     pub url: String,
+    /// What the clients spoke.
+    pub protocol: Protocol,
+    /// What an operator must not miss even when every check passed
+    /// (`--insecure`).
+    pub warnings: Vec<String>,
     /// The address the relay was reached at (first connection).
     pub address: Option<String>,
     pub started: SystemTime,
@@ -171,14 +177,18 @@ impl Report {
     /// The human summary: one line per check, then the verdict.
     pub fn text(&self) -> String {
         let mut out = format!(
-            "probe {}{} at {}\n",
+            "probe {}{} with {} at {}\n",
             self.url,
             self.address
                 .as_deref()
                 .map(|a| format!(" ({a})"))
                 .unwrap_or_default(),
+            self.protocol.describe(),
             httpdate::fmt_http_date(self.started)
         );
+        for w in &self.warnings {
+            out.push_str(&format!("  WARNING: {w}\n"));
+        }
         for c in &self.checks {
             out.push_str(&format!("  {}\n", c.line()));
         }
@@ -220,6 +230,8 @@ impl Report {
         };
         json!({
             "url": self.url,
+            "protocol": self.protocol.name(),
+            "warnings": self.warnings,
             "address": self.address,
             "ok": self.ok(),
             "error": self.error(),
@@ -256,6 +268,8 @@ mod tests {
     fn verdict_and_json() {
         let mut r = Report {
             url: "http://h:1".into(),
+            protocol: Protocol::V2,
+            warnings: vec!["careful".into()],
             address: None,
             started: UNIX_EPOCH,
             duration: Duration::from_millis(5),
@@ -271,6 +285,11 @@ mod tests {
         };
         assert!(r.ok());
         assert!(r.text().contains("OK: all 1 checks passed"));
+        assert!(r
+            .text()
+            .contains(" with iroh 1.x clients (iroh-relay-v2) at "));
+        assert!(r.text().contains("\n  WARNING: careful\n"));
+        assert_eq!(r.to_json()["protocol"], "v2");
         r.checks.push(Check {
             name: "connect_a",
             status: Status::Fail("no".into()),

@@ -1,15 +1,21 @@
-//! The relay URL a probe is pointed at, as an iroh 0.35 client reads it:
+//! The relay URL a probe is pointed at, as an iroh client reads it:
 //! scheme, host and port count; the path does not (clients always dial
-//! `/relay`).
+//! `/relay`); the query does for 1.x clients, which keep it on `/relay`
+//! and so present a `?token=`.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-/// A parsed `http://host[:port][/path]` relay URL.
+use crate::http::token;
+
+/// A parsed `http[s]://host[:port][/path][?query]` relay URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    /// The URL as given (for reports and metric labels).
+    /// The URL as given, with a `token=` value replaced by `REDACTED` (for
+    /// reports and metric labels).
     pub url: String,
+    /// `https://`: TLS, with SNI and the certificate checked for `host`.
+    pub tls: bool,
     /// Host as it goes into a socket lookup (IPv6 without brackets, no
     /// trailing dot).
     pub host: String,
@@ -17,19 +23,19 @@ pub struct Target {
     /// The `Host` header value iroh sends: host without the trailing dot,
     /// `:port` only for a non-default port.
     pub host_header: String,
+    /// `?query` as in the URL (empty without one): iroh 1.x clients send
+    /// it on `/relay`.
+    pub query: String,
+    /// The URL's `token=` parameter, percent-decoded.
+    pub token: Option<String>,
 }
 
 /// Why a URL cannot be probed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
-    #[error("{url:?} is not a URL ({reason}); expected one like http://relay.example.org:3340")]
+    #[error("{url:?} is not a URL ({reason}); expected one like https://relay.example.org or http://relay.example.org:3340")]
     Invalid { url: String, reason: String },
-    #[error(
-        "{0}: https relay URLs are not supported yet (uring-relay serves plain HTTP; \
-         probe the relay's own http:// port, e.g. http://127.0.0.1:3340, behind the TLS proxy)"
-    )]
-    Https(String),
-    #[error("{url}: unsupported scheme {scheme:?}; the probe speaks http:// only")]
+    #[error("{url}: unsupported scheme {scheme:?}; the probe speaks http:// and https://")]
     Scheme { url: String, scheme: String },
     #[error("{0}: the URL has no host")]
     NoHost(String),
@@ -41,23 +47,23 @@ impl Target {
         if !trimmed.contains("://") {
             return Err(TargetError::Invalid {
                 url: trimmed.to_owned(),
-                reason: "no http:// in front".to_owned(),
+                reason: "no http:// or https:// in front".to_owned(),
             });
         }
         let parsed = url::Url::parse(trimmed).map_err(|e| TargetError::Invalid {
             url: trimmed.to_owned(),
             reason: e.to_string(),
         })?;
-        match parsed.scheme() {
-            "http" => {}
-            "https" => return Err(TargetError::Https(trimmed.to_owned())),
+        let tls = match parsed.scheme() {
+            "http" => false,
+            "https" => true,
             other => {
                 return Err(TargetError::Scheme {
                     url: trimmed.to_owned(),
                     scheme: other.to_owned(),
                 })
             }
-        }
+        };
         let host = match parsed.host() {
             Some(url::Host::Domain(d)) => d.trim_end_matches('.').to_owned(),
             Some(url::Host::Ipv4(ip)) => ip.to_string(),
@@ -68,7 +74,9 @@ impl Target {
             return Err(TargetError::NoHost(trimmed.to_owned()));
         }
         // The url crate drops a port equal to the scheme's default.
-        let port = parsed.port_or_known_default().unwrap_or(80);
+        let port = parsed
+            .port_or_known_default()
+            .unwrap_or(if tls { 443 } else { 80 });
         let bracketed = if host.contains(':') {
             format!("[{host}]")
         } else {
@@ -78,11 +86,20 @@ impl Target {
             Some(p) => format!("{bracketed}:{p}"),
             None => bracketed,
         };
+        let query = parsed.query().unwrap_or_default();
+        let token = token::from_query(query);
         Ok(Target {
-            url: trimmed.to_owned(),
+            url: redacted(trimmed, query),
+            tls,
             host,
             port,
             host_header,
+            query: if query.is_empty() {
+                String::new()
+            } else {
+                format!("?{query}")
+            },
+            token,
         })
     }
 
@@ -118,6 +135,24 @@ impl Target {
     }
 }
 
+/// `url` with the value of every `token=` parameter in `query` replaced.
+fn redacted(url: &str, query: &str) -> String {
+    if !query.split('&').any(|p| p.starts_with("token=")) {
+        return url.to_owned();
+    }
+    let hidden: Vec<&str> = query
+        .split('&')
+        .map(|p| {
+            if p.starts_with("token=") {
+                "token=REDACTED"
+            } else {
+                p
+            }
+        })
+        .collect();
+    url.replacen(query, &hidden.join("&"), 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,10 +173,22 @@ mod tests {
     }
 
     #[test]
+    fn https_urls_and_tokens() {
+        let t = Target::parse("https://mail.example.org").unwrap();
+        assert!(t.tls);
+        assert_eq!((t.host.as_str(), t.port), ("mail.example.org", 443));
+        assert_eq!(t.host_header, "mail.example.org");
+        assert_eq!((t.query.as_str(), t.token.as_deref()), ("", None));
+        let t = Target::parse("https://h:8443/relay?x=1&token=s%2Fcret").unwrap();
+        assert_eq!((t.port, t.host_header.as_str()), (8443, "h:8443"));
+        assert_eq!(t.query, "?x=1&token=s%2Fcret");
+        assert_eq!(t.token.as_deref(), Some("s/cret"));
+        assert_eq!(t.url, "https://h:8443/relay?x=1&token=REDACTED");
+        assert!(!Target::parse("http://h:1").unwrap().tls);
+    }
+
+    #[test]
     fn rejected_urls() {
-        let https = Target::parse("https://relay.example.org").unwrap_err();
-        assert!(matches!(https, TargetError::Https(_)));
-        assert!(https.to_string().contains("not supported yet"), "{https}");
         assert!(matches!(
             Target::parse("ws://h:1"),
             Err(TargetError::Scheme { .. })

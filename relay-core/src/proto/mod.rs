@@ -7,6 +7,7 @@
 //! Frame layouts are defined here because the iroh crates keep theirs
 //! private. `docs/` describes both protocols.
 
+pub mod client_upgrade;
 pub mod datagram;
 pub mod dialect;
 pub mod handshake;

@@ -89,6 +89,12 @@ pub struct ProxyArgs {
 The password comes from --password-file (its first line) or --password-env;
 --password is for tests only: other users can read it in the process list.
 
+The relay probe runs on the advertised URL as `uring-relay probe` does:
+an https:// URL (chatmail advertises https://<mail domain>, with nginx in
+front of the relay) is checked over TLS with the same --ca-file or
+--insecure as the IMAP server; --relay-protocol and --relay-token are
+`uring-relay probe`'s --protocol and --token.
+
 Exit status: 0 when the login, the METADATA answer and the relay probe pass,
 1 when one fails (the reason is printed), 2 for a usage error.
 
@@ -116,13 +122,23 @@ pub struct ProbeArgs {
     /// The password itself (visible in the process list; for tests).
     #[arg(long, value_name = "PASSWORD")]
     pub password: Option<String>,
-    /// PEM file with the CA certificates to verify the server with
-    /// [default: the Mozilla root store].
+    /// PEM file with the CA certificates to verify the IMAP server and an
+    /// https:// relay with [default: the Mozilla root store for IMAP, the
+    /// system's trusted CAs for the relay].
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
-    /// Do not verify the server's certificate.
+    /// Do not verify the IMAP server's or an https:// relay's certificate
+    /// (reports say so).
     #[arg(long)]
     pub insecure: bool,
+    /// What the relay probe's clients speak: derp or ws (iroh 0.35, what
+    /// Delta Chat clients use), v2 or v1 (iroh 1.x).
+    #[arg(long, value_enum, value_name = "PROTOCOL", default_value = "derp")]
+    pub relay_protocol: relay_core::probe::Protocol,
+    /// Access token for a relay with access.shared_token (iroh 1.x clients
+    /// send it as `Authorization: Bearer`; 0.35 clients cannot send one).
+    #[arg(long, value_name = "TOKEN")]
+    pub relay_token: Option<String>,
     /// Seconds to wait for each step (IMAP replies, and each relay probe step).
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
     pub timeout: std::time::Duration,

@@ -62,9 +62,18 @@ enum Command {
         /// The TOML file to check.
         file: PathBuf,
     },
-    /// Checks a running relay from outside as a client does: HTTP routes,
-    /// two clients, packets both ways with round-trip times. Exits 0 when
-    /// every check passed, 1 when one failed, 2 on a usage error.
+    /// Checks a running relay from outside, as iroh clients use it: exits 0
+    /// when every check passes, 1 when one fails, 2 for a usage error.
+    ///
+    /// It asks GET /generate_204 (the captive-portal challenge) and GET
+    /// /ping, connects two clients with fresh keys and sends --count packets
+    /// each way, each echoed back so its round trip through the relay is
+    /// timed. The clients speak iroh 0.35 (`Upgrade: iroh derp http`, what
+    /// Delta Chat clients use) unless --protocol says otherwise. An https://
+    /// URL (chatmail's, with nginx in front) is checked over TLS against the
+    /// system's trusted CAs. One line per check; a failure says what is
+    /// wrong, e.g. "connection refused at 127.0.0.1:3340" or "relay accepted
+    /// both clients but forwarded 0 of 5 packets from A to B within 5s".
     Probe(relay_core::probe::cli::ProbeArgs),
 }
 

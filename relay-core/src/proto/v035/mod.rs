@@ -5,7 +5,6 @@
 //!
 //! See `docs/protocol-0.35.md`.
 
-pub mod client;
 pub mod client_info;
 pub mod frame;
 pub mod message;

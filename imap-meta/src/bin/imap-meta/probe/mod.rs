@@ -103,6 +103,12 @@ fn probe_relay(url: &str, args: &ProbeArgs) -> Relay {
         Ok(mut opts) => {
             opts.timeout = args.timeout;
             opts.count = args.count;
+            opts.protocol = args.relay_protocol;
+            opts.token = args.relay_token.clone();
+            opts.tls = relay_probe::TlsOptions {
+                ca_file: args.ca_file.clone(),
+                insecure: args.insecure,
+            };
             Relay::Report(Box::new(relay_probe::run(&opts)))
         }
         Err(e) => Relay::Unusable(e.to_string()),
