@@ -4,10 +4,11 @@
 //! Each shard is the only writer of its own counters, so an increment is a
 //! relaxed load and store on a cache line no other core writes: no locked
 //! instructions and no sharing on the hot path. Process-wide figures (memory,
-//! descriptors) are read at scrape time ([`ProcessStats`]).
+//! descriptors, config reloads) are read at scrape time ([`ProcessStats`]).
 
 mod histogram;
 mod process;
+mod reloads;
 mod render;
 #[cfg(test)]
 mod tests;
@@ -18,6 +19,7 @@ use crate::proto::Family;
 
 pub use histogram::{Histogram, Spec};
 pub use process::{process_rss_bytes, AllocatorStats, ProcessStats};
+pub use reloads::{ReloadMetrics, ReloadStats, RELOADS};
 pub use render::{render, Format};
 
 /// A counter written by one thread, read by any.
@@ -119,6 +121,7 @@ metric_group! {
     protocol_errors => "uring_relay_protocol_error_disconnects", "counter", "Clients disconnected for a protocol violation.";
     handshake_failures => "uring_relay_handshake_failures", "counter", "Connections closed during the handshake after the upgrade.";
     access_denied => "uring_relay_access_denied", "counter", "Handshakes refused by access control.";
+    access_revoked => "uring_relay_access_revoked_disconnects", "counter", "Clients disconnected because a reloaded access list no longer admits them.";
     replaced => "uring_relay_replaced_connections", "counter", "Connections closed because the same key connected again.";
     peer_gone_sent => "uring_relay_peer_gone_sent", "counter", "PeerGone / EndpointGone frames queued to clients.";
     clients => "uring_relay_clients", "gauge", "Endpoint ids registered on this shard.";

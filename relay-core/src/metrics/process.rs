@@ -1,5 +1,7 @@
 //! Process-wide figures, read at scrape time: memory, descriptors, the
-//! allocator's view and dropped log lines.
+//! allocator's view, dropped log lines and config reloads.
+
+use super::{ReloadStats, RELOADS};
 
 /// Process-wide figures, read at scrape time.
 #[derive(Debug, Default, Clone, Copy)]
@@ -10,6 +12,7 @@ pub struct ProcessStats {
     pub max_fds: Option<u64>,
     pub log_lines_dropped: u64,
     pub allocator: Option<AllocatorStats>,
+    pub reloads: ReloadStats,
 }
 
 /// jemalloc's own figures: what the program holds (`allocated`), the
@@ -57,6 +60,7 @@ impl ProcessStats {
             max_fds: crate::fdlimit::get().ok().map(|(soft, _)| soft),
             log_lines_dropped: crate::logging::dropped_lines(),
             allocator: AllocatorStats::read(),
+            reloads: RELOADS.read(),
         }
     }
 }

@@ -322,4 +322,29 @@ fn add_process(page: &mut Page, process: ProcessStats) {
         ),
         process.log_lines_dropped,
     );
+    let r = process.reloads;
+    let meta = (
+        "uring_relay_config_reloads",
+        "counter",
+        "Config reloads (SIGHUP) applied, and rejected because the file was missing, unreadable or invalid.",
+    );
+    for (result, v) in [("applied", r.applied), ("rejected", r.rejected)] {
+        let (labels, value) = (format!("result=\"{result}\""), Value::Int(v));
+        page.add(
+            meta,
+            Sample {
+                suffix: "_total",
+                labels,
+                value,
+            },
+        );
+    }
+    page.add_one(
+        (
+            "uring_relay_config_last_reload_successful",
+            "gauge",
+            "1 if the last config reload was applied (or none was tried), 0 if it was rejected.",
+        ),
+        u64::from(r.last_successful),
+    );
 }

@@ -14,6 +14,7 @@ fn page(format: Format) -> String {
     b.family(Family::V035).clients.sub(1);
     a.family(Family::V035).frames_rx_ratelimited_total.add(4);
     b.family(Family::V1x).conns_rx_ratelimited_total.inc();
+    b.family(Family::V1x).access_revoked.add(2);
     a.shard.accept_emfile.add(2);
     b.shard.accept_enfile.inc();
     let stun = StunMetrics::default();
@@ -27,6 +28,11 @@ fn page(format: Format) -> String {
             allocated: 5,
             ..Default::default()
         }),
+        reloads: ReloadStats {
+            applied: 4,
+            rejected: 1,
+            last_successful: false,
+        },
     };
     a.write_frames.observe(1);
     b.write_frames.observe(3);
@@ -52,6 +58,7 @@ fn samples() {
             "relayserver_conns_rx_ratelimited_total{family=\"0.35\"} 0\n\
              relayserver_conns_rx_ratelimited_total{family=\"1.x\"} 1\n",
             "relayserver_bytes_rx_ratelimited_total{family=\"0.35\"} 0\n",
+            "uring_relay_access_revoked_disconnects_total{family=\"1.x\"} 2\n",
             "process_resident_memory_bytes 4096\n",
             "process_open_fds 7\n",
             "process_max_fds 20000\n",
@@ -70,6 +77,9 @@ fn samples() {
             "uring_relay_accept_errors_total{errno=\"EMFILE\"} 2\n\
              uring_relay_accept_errors_total{errno=\"ENFILE\"} 1\n\
              uring_relay_accept_errors_total{errno=\"other\"} 0\n",
+            "uring_relay_config_reloads_total{result=\"applied\"} 4\n\
+             uring_relay_config_reloads_total{result=\"rejected\"} 1\n",
+            "uring_relay_config_last_reload_successful 0\n",
         ] {
             assert!(text.contains(line), "{format:?}: no {line:?} in\n{text}");
         }
@@ -97,6 +107,10 @@ fn text_format() {
     ));
     assert!(text.contains("# TYPE uring_relay_clients gauge\n"));
     assert!(text.contains("# TYPE uring_relay_write_frames histogram\n"));
+    assert!(text.contains(
+        "# TYPE uring_relay_config_last_reload_successful gauge\n\
+         uring_relay_config_last_reload_successful 0\n"
+    ));
     assert!(!text.contains("# EOF"));
 }
 
@@ -113,6 +127,7 @@ fn openmetrics_format() {
         "# TYPE relayserver_conns_rx_ratelimited counter\n\
          relayserver_conns_rx_ratelimited_total{family=\"0.35\"} 0\n"
     ));
+    assert!(text.contains("# TYPE uring_relay_config_reloads counter\n"));
     assert!(text.ends_with("\n# EOF\n"));
 }
 
@@ -168,4 +183,19 @@ fn content_types() {
         Format::OpenMetrics.content_type(),
         "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
+}
+
+/// The reload metrics are on every page, even one without STUN or shards
+/// (starting successful); counter names carry no `_total` of their own.
+#[test]
+fn reloads_are_always_rendered() {
+    let text = render(None, &[], ProcessStats::default(), Format::Text);
+    assert!(text.contains(
+        "uring_relay_config_reloads_total{result=\"applied\"} 0\n\
+         uring_relay_config_reloads_total{result=\"rejected\"} 0\n"
+    ));
+    assert!(text.contains("uring_relay_config_last_reload_successful 1\n"));
+    let names: Vec<_> = FamilyCounters::default().each().map(|(n, ..)| n).collect();
+    assert!(names.contains(&"uring_relay_access_revoked_disconnects"));
+    assert!(names.iter().all(|n| !n.ends_with("_total")), "{names:?}");
 }
