@@ -2,9 +2,11 @@
 //! "Metrics"): counters move by exactly what a known exchange implies
 //! (`counters`); the page is served on `/metrics` only, in Prometheus text
 //! format or OpenMetrics by `Accept`, and `promtool` finds nothing to
-//! report (`page`).
+//! report (`page`); docs/operating.md lists exactly the metrics on it, with
+//! their kinds and labels (`docs`).
 
 mod counters;
+mod docs;
 mod page;
 
 use std::{
