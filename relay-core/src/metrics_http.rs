@@ -44,7 +44,7 @@ pub fn spawn(
 /// What a request gets.
 #[derive(Debug, PartialEq, Eq)]
 enum Route {
-    Page { format: Format, head_only: bool },
+    Page(Format),
     NotFound,
     MethodNotAllowed,
     BadRequest,
@@ -59,21 +59,23 @@ fn serve(
     conn.set_write_timeout(Some(Duration::from_secs(5)))?;
     let head = read_head(&mut conn)?;
     let plain = "text/plain; charset=utf-8";
+    // A HEAD gets the headers any GET would, and no body.
+    let head_only = head.as_deref().is_some_and(|h| h.starts_with(b"HEAD "));
     let reply = match route(&head) {
-        Route::Page { format, head_only } => {
+        Route::Page(format) => {
             let refs: Vec<&ShardMetrics> = shards.iter().map(|s| s.as_ref()).collect();
             let body = render(stun, &refs, ProcessStats::read(), format);
             response("200 OK", format.content_type(), "", &body, head_only)
         }
-        Route::NotFound => response("404 Not Found", plain, "", "not found\n", false),
+        Route::NotFound => response("404 Not Found", plain, "", "not found\n", head_only),
         Route::MethodNotAllowed => response(
             "405 Method Not Allowed",
             plain,
             "allow: GET, HEAD\r\n",
             "method not allowed\n",
-            false,
+            head_only,
         ),
-        Route::BadRequest => response("400 Bad Request", plain, "", "bad request\n", false),
+        Route::BadRequest => response("400 Bad Request", plain, "", "bad request\n", head_only),
     };
     conn.write_all(&reply)
 }
@@ -133,11 +135,9 @@ fn route(head: &Option<Vec<u8>>) -> Route {
     if path != "/metrics" {
         return Route::NotFound;
     }
-    let head_only = match method {
-        "GET" => false,
-        "HEAD" => true,
-        _ => return Route::MethodNotAllowed,
-    };
+    if method != "GET" && method != "HEAD" {
+        return Route::MethodNotAllowed;
+    }
     let openmetrics = lines
         .take_while(|l| !l.is_empty())
         .filter_map(|l| l.split_once(':'))
@@ -148,7 +148,7 @@ fn route(head: &Option<Vec<u8>>) -> Route {
     } else {
         Format::Text
     };
-    Route::Page { format, head_only }
+    Route::Page(format)
 }
 
 /// Whether an `Accept` value lists `application/openmetrics-text` with a
@@ -179,10 +179,7 @@ mod tests {
 
     #[test]
     fn formats_by_accept() {
-        let page = |format| Route::Page {
-            format,
-            head_only: false,
-        };
+        let page = Route::Page;
         assert_eq!(
             get("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"),
             page(Format::Text)
@@ -208,10 +205,7 @@ mod tests {
         );
         assert_eq!(
             get("HEAD /metrics HTTP/1.1\r\nACCEPT: Application/OpenMetrics-Text\r\n\r\n"),
-            Route::Page {
-                format: Format::OpenMetrics,
-                head_only: true
-            }
+            Route::Page(Format::OpenMetrics)
         );
     }
 

@@ -92,7 +92,9 @@ async fn metrics_path_only_get_and_head_only() {
         ] {
             for method in ["GET", "HEAD", "POST"] {
                 let r = if method == "HEAD" {
-                    head(addr, path).await.0
+                    let (r, rest) = head(addr, path).await;
+                    assert!(rest.is_empty(), "HEAD {path} sent a body: {rest:?}");
+                    r
                 } else {
                     get(addr, method, path, &[]).await
                 };
