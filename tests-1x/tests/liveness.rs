@@ -87,7 +87,7 @@ async fn rate_limit_status_once_for_v2_only() {
         }
         let m = openmetrics::scrape(metrics).await.unwrap();
         let conns = m
-            // 1.4.1's name (0.35 doubles the suffix).
+            // 1.4.1's name, which uring-relay uses for both families.
             .samples_named("relayserver_conns_rx_ratelimited_total")
             .into_iter()
             .find(|s| s.labels.iter().any(|(k, v)| k == "family" && v == "1.x"))

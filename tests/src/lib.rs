@@ -9,7 +9,7 @@
 //! * [`client`]: the real iroh-relay 0.35 client, time-bounded.
 //! * [`endpoint`]: real iroh 0.35 endpoints whose only path is the relay.
 //! * [`fault`]: misbehaving raw clients and the relay's open descriptors.
-//! * [`openmetrics`]: scraping the metrics port and validating OpenMetrics text.
+//! * [`openmetrics`]: scraping the metrics port and validating its text (both formats).
 //! * [`probe_run`]: running `uring-relay probe` and reading its report.
 //! * [`fake_server`]: peers that are not relays (a web server, a lossy proxy,
 //!   one that announces a restart).

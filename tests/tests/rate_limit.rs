@@ -1,6 +1,7 @@
 //! Receive rate limit (docs/protocol-0.35.md §5.8): `[limits.client.rx]` throttles a
 //! client by pausing reads. Nothing is dropped, the connection stays up, other
-//! clients are unaffected, and the `*_rx_ratelimited_total` counters move.
+//! clients are unaffected, and the `relayserver_*_rx_ratelimited_total` counters
+//! move.
 
 use std::{
     net::SocketAddr,
@@ -69,10 +70,7 @@ async fn throttled_transfer(sender: Protocol) {
     let (a_id, b_id) = (a.node_id(), b.node_id());
 
     let before = openmetrics::scrape(metrics).await.unwrap();
-    assert_eq!(
-        before.value("relayserver_frames_rx_ratelimited_total_total"),
-        0.0
-    );
+    assert_eq!(before.value(&openmetrics::ratelimited("frames")), 0.0);
 
     let received = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
@@ -135,8 +133,8 @@ async fn throttled_transfer(sender: Protocol) {
     assert_eq!((src, &data[..]), (a.node_id(), &b"after"[..]));
 
     let m = openmetrics::scrape(metrics).await.unwrap();
-    let frames = m.value("relayserver_frames_rx_ratelimited_total_total");
-    let conns = m.value("relayserver_conns_rx_ratelimited_total_total");
+    let frames = m.value(&openmetrics::ratelimited("frames"));
+    let conns = m.value(&openmetrics::ratelimited("conns"));
     assert!(frames > 0.0, "frames_rx_ratelimited did not move");
     // Only the bulk sender exceeded its bucket, and it counts once.
     assert_eq!(conns, 1.0, "conns_rx_ratelimited");
@@ -176,11 +174,8 @@ async fn traffic_within_burst_is_not_limited() {
             assert!(data == packet(i));
         }
         let m = openmetrics::scrape(metrics).await.unwrap();
-        assert_eq!(
-            m.value("relayserver_frames_rx_ratelimited_total_total"),
-            0.0
-        );
-        assert_eq!(m.value("relayserver_conns_rx_ratelimited_total_total"), 0.0);
+        assert_eq!(m.value(&openmetrics::ratelimited("frames")), 0.0);
+        assert_eq!(m.value(&openmetrics::ratelimited("conns")), 0.0);
     })
     .await
 }

@@ -1,18 +1,26 @@
-//! Per-shard counters, summed at scrape time into OpenMetrics text.
+//! Per-shard counters, summed at scrape time into the metrics page
+//! (Prometheus text or OpenMetrics, see [`render`]).
 //!
 //! Each shard is the only writer of its own counters, so an increment is a
 //! relaxed load and store on a cache line no other core writes: no locked
-//! instructions and no sharing on the hot path.
+//! instructions and no sharing on the hot path. Process-wide figures (memory,
+//! descriptors, config reloads) are read at scrape time ([`ProcessStats`]).
 
 mod histogram;
+mod process;
+mod reloads;
 mod render;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::proto::Family;
 
 pub use histogram::{Histogram, Spec};
-pub use render::{process_rss_bytes, render, AllocatorStats, ProcessStats};
+pub use process::{process_rss_bytes, AllocatorStats, ProcessStats};
+pub use reloads::{ReloadMetrics, ReloadStats, RELOADS};
+pub use render::{render, Format};
 
 /// A counter written by one thread, read by any.
 #[derive(Debug, Default)]
@@ -74,8 +82,10 @@ metric_group! {
 
 metric_group! {
     /// One family's counters on one shard. Names follow the references'
-    /// `relayserver_*` metrics where one exists; each is rendered with a
-    /// `family` label.
+    /// `relayserver_*` metrics where one exists (the rate-limit ones as
+    /// iroh-relay 1.4.1 spells them, for both families; 0.35 doubled their
+    /// `_total`); each is rendered with a `family` label. A counter's name
+    /// is its OpenMetrics family, without `_total`.
     FamilyCounters {
     bytes_sent => "relayserver_bytes_sent", "counter", "Number of bytes sent.";
     bytes_recv => "relayserver_bytes_recv", "counter", "Number of bytes received.";
@@ -91,9 +101,9 @@ metric_group! {
     got_ping => "relayserver_got_ping", "counter", "Number of times a ping was received from a client.";
     sent_pong => "relayserver_sent_pong", "counter", "Number of times a pong was sent to a client.";
     unknown_frames => "relayserver_unknown_frames", "counter", "Number of valid frames the relay ignores.";
-    frames_rx_ratelimited_total => "relayserver_frames_rx_ratelimited_total", "counter", "Number of times reading was paused by the rate limit.";
+    frames_rx_ratelimited_total => "relayserver_frames_rx_ratelimited", "counter", "Number of times reading was paused by the rate limit.";
     bytes_rx_ratelimited => "relayserver_bytes_rx_ratelimited", "counter", "Bytes already read whose handling was delayed by the rate limit.";
-    conns_rx_ratelimited_total => "relayserver_conns_rx_ratelimited_total", "counter", "Number of connections that hit the rate limit.";
+    conns_rx_ratelimited_total => "relayserver_conns_rx_ratelimited", "counter", "Number of connections that hit the rate limit.";
     accepts => "relayserver_accepts", "counter", "Number of accepted client connections.";
     disconnects => "relayserver_disconnects", "counter", "Number of client disconnections.";
     unique_client_keys => "relayserver_unique_client_keys", "counter", "Number of client registrations.";
@@ -198,88 +208,5 @@ impl ShardMetrics {
 
     pub fn family(&self, f: Family) -> &FamilyCounters {
         &self.families[f as usize]
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sums_and_labels() {
-        let a = ShardMetrics::default();
-        let b = ShardMetrics::default();
-        a.family(Family::V035).accepts.add(2);
-        b.family(Family::V035).accepts.inc();
-        b.family(Family::V1x).accepts.add(7);
-        a.family(Family::V035).clients.add(5);
-        b.family(Family::V035).clients.add(3);
-        b.family(Family::V035).clients.sub(1);
-        a.shard.accept_emfile.add(2);
-        b.shard.accept_enfile.inc();
-        let stun = StunMetrics::default();
-        stun.requests.add(3);
-        let process = ProcessStats {
-            rss_bytes: Some(4096),
-            open_fds: Some(7),
-            max_fds: Some(20000),
-            log_lines_dropped: 3,
-            allocator: Some(AllocatorStats {
-                allocated: 5,
-                ..Default::default()
-            }),
-        };
-        a.write_frames.observe(1);
-        b.write_frames.observe(3);
-        b.queue_wait.observe(120);
-        b.family(Family::V1x).duplicate_key_connections.set(2);
-        let text = render(Some(&stun), &[&a, &b], process);
-        assert!(text.starts_with("# HELP stun_requests "));
-        assert!(text.contains("stun_requests_total 3\n"));
-        assert!(text.contains(
-            "# TYPE relayserver_accepts counter\n\
-             relayserver_accepts_total{family=\"0.35\"} 3\n\
-             relayserver_accepts_total{family=\"1.x\"} 7\n"
-        ));
-        assert!(text.contains("uring_relay_clients{shard=\"0\",family=\"0.35\"} 5\n"));
-        assert!(text.contains("uring_relay_clients{shard=\"1\",family=\"0.35\"} 2\n"));
-        assert!(text.contains("relayserver_frames_rx_ratelimited_total_total{family=\"0.35\"} 0\n"));
-        // 1.4.1's spelling for the 1.x family, under its own HELP and TYPE.
-        assert!(text.contains(
-            "# TYPE relayserver_conns_rx_ratelimited counter\n\
-             relayserver_conns_rx_ratelimited_total{family=\"1.x\"} 0\n"
-        ));
-        assert!(!text.contains("_total_total{family=\"1.x\"}"));
-        assert!(text.contains("process_resident_memory_bytes 4096\n"));
-        assert!(text.contains("process_open_fds 7\n"));
-        assert!(text.contains("process_max_fds 20000\n"));
-        assert!(text.contains("uring_relay_allocator_bytes{kind=\"allocated\"} 5\n"));
-        assert!(
-            text.contains("uring_relay_duplicate_key_connections{shard=\"1\",family=\"1.x\"} 2\n")
-        );
-        assert!(text.contains(
-            "# TYPE uring_relay_write_frames histogram\n\
-             uring_relay_write_frames_bucket{le=\"1\"} 1\n\
-             uring_relay_write_frames_bucket{le=\"2\"} 1\n\
-             uring_relay_write_frames_bucket{le=\"4\"} 2\n"
-        ));
-        assert!(text.contains(
-            "uring_relay_write_frames_bucket{le=\"+Inf\"} 2\n\
-             uring_relay_write_frames_count 2\n\
-             uring_relay_write_frames_sum 4\n"
-        ));
-        assert!(text.contains("uring_relay_queue_wait_seconds_bucket{le=\"0.0001\"} 0\n"));
-        assert!(text.contains("uring_relay_queue_wait_seconds_bucket{le=\"0.00025\"} 1\n"));
-        assert!(text.contains("uring_relay_queue_wait_seconds_sum 0.00012\n"));
-        assert!(text.contains("uring_relay_log_lines_dropped_total 3\n"));
-        assert!(text.contains(
-            "# TYPE uring_relay_accept_errors counter\n\
-             uring_relay_accept_errors_total{errno=\"EMFILE\"} 2\n\
-             uring_relay_accept_errors_total{errno=\"ENFILE\"} 1\n\
-             uring_relay_accept_errors_total{errno=\"other\"} 0\n"
-        ));
-        assert_eq!(text.matches("# TYPE uring_relay_accept_errors ").count(), 1);
-        assert_eq!(text.matches("# TYPE relayserver_accepts ").count(), 1);
-        assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -1,229 +1,274 @@
-//! OpenMetrics text: STUN's counters first (as the reference renders
-//! them), then every family's counters summed over shards with a `family`
-//! label, the shard-level ones, and process figures. Gauges carry a
-//! `shard` label instead of being summed.
+//! The metrics page: STUN's counters first (as the reference renders them),
+//! then every family's counters summed over shards with a `family` label,
+//! the shard-level ones, the histograms and the process-wide figures.
+//! Gauges carry a `shard` label instead of being summed.
+//!
+//! The page is built once as a list of metric families and written in
+//! either format; the two differ only in how HELP and TYPE name a counter
+//! and in OpenMetrics' closing `# EOF`.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
-use super::{Counter, ShardMetrics, Spec, StunMetrics};
+use super::{Counter, ProcessStats, ShardMetrics, Spec, StunMetrics};
 use crate::proto::Family;
 
-/// Process-wide figures, read at scrape time.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ProcessStats {
-    pub rss_bytes: Option<u64>,
-    pub open_fds: Option<u64>,
-    /// The soft `RLIMIT_NOFILE`: accepts fail once open fds reach it.
-    pub max_fds: Option<u64>,
-    pub log_lines_dropped: u64,
-    pub allocator: Option<AllocatorStats>,
+/// The exposition formats the page is served in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text format 0.0.4: HELP and TYPE name the samples, a
+    /// counter's `_total` included; no `# EOF`.
+    Text,
+    /// OpenMetrics 1.0: a counter's family is its name without `_total`;
+    /// the page ends with `# EOF`.
+    OpenMetrics,
 }
 
-/// jemalloc's own figures: what the program holds (`allocated`), the
-/// pages backing it (`active`), what is resident including the
-/// allocator's metadata and not yet purged pages (`resident`), and
-/// address space kept for reuse (`retained`, not resident); and beside
-/// jemalloc, the large blocks mapped on their own (`mapped`, see
-/// [`crate::large_alloc`]).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct AllocatorStats {
-    pub allocated: u64,
-    pub active: u64,
-    pub resident: u64,
-    pub metadata: u64,
-    pub retained: u64,
-    pub mapped: u64,
-}
-
-impl AllocatorStats {
-    /// Reads the allocator's current statistics (refreshing its cache
-    /// first); `None` when the process does not run on jemalloc.
-    pub fn read() -> Option<Self> {
-        use tikv_jemalloc_ctl::{epoch, stats};
-        epoch::advance().ok()?;
-        let s = Self {
-            allocated: stats::allocated::read().ok()? as u64,
-            active: stats::active::read().ok()? as u64,
-            resident: stats::resident::read().ok()? as u64,
-            metadata: stats::metadata::read().ok()? as u64,
-            retained: stats::retained::read().ok()? as u64,
-            mapped: crate::large_alloc::mapped_bytes() as u64,
-        };
-        // A process on another allocator has an idle jemalloc.
-        (s.resident > 0 && s.allocated > 0).then_some(s)
-    }
-}
-
-impl ProcessStats {
-    pub fn read() -> Self {
-        Self {
-            rss_bytes: process_rss_bytes(),
-            open_fds: std::fs::read_dir("/proc/self/fd")
-                .ok()
-                .map(|d| d.count() as u64),
-            max_fds: crate::fdlimit::get().ok().map(|(soft, _)| soft),
-            log_lines_dropped: crate::logging::dropped_lines(),
-            allocator: AllocatorStats::read(),
+impl Format {
+    /// The `content-type` of a page in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Self::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
         }
     }
 }
 
-/// One histogram summed over shards: `shards[s]` is (bucket counts, sum).
-fn render_histogram(out: &mut String, spec: &Spec, shards: &[(Vec<u64>, u64)]) {
-    let name = spec.name;
-    let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} histogram", spec.help);
-    let buckets = spec.bounds.len() + 1;
-    let mut cumulative = 0;
-    for i in 0..buckets {
-        cumulative += shards
-            .iter()
-            .map(|(b, _)| b.get(i).copied().unwrap_or(0))
-            .sum::<u64>();
-        match spec.bounds.get(i) {
-            Some(&b) => {
-                let le = b as f64 / spec.scale;
-                let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
-            }
-            None => {
-                let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-            }
-        }
-    }
-    let sum: u64 = shards.iter().map(|(_, s)| s).sum();
-    let _ = writeln!(
-        out,
-        "{name}_count {cumulative}\n{name}_sum {}",
-        sum as f64 / spec.scale
-    );
+enum Value {
+    Int(u64),
+    Float(f64),
 }
 
-/// VmRSS of this process, from /proc.
-pub fn process_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Int(v) => write!(f, "{v}"),
+            Self::Float(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// One sample line: its family's name plus `suffix`, labels without braces.
+struct Sample {
+    suffix: &'static str,
+    labels: String,
+    value: Value,
+}
+
+/// One metric family; a counter's name is without `_total`.
+struct Metric {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    samples: Vec<Sample>,
 }
 
 type Entry<'a> = (&'static str, &'static str, &'static str, &'a Counter);
 
-/// One metric family's samples: per (label set) the value on each shard.
-struct Family_<'a> {
-    name: &'static str,
-    kind: &'static str,
-    help: &'static str,
-    /// (extra labels, value per shard)
-    series: Vec<(String, Vec<u64>)>,
-    _p: std::marker::PhantomData<&'a ()>,
-}
-
-/// How a family spells a counter: 0.35 exposes `…_ratelimited_total_total`
-/// (its fields already end in `_total`), 1.4.1 fixed that to
-/// `…_ratelimited_total`; each family keeps its reference's name so
-/// existing dashboards read on.
-fn family_name(f: Family) -> fn(&'static str) -> &'static str {
-    match f {
-        Family::V035 => |n| n,
-        Family::V1x => |n| n.strip_suffix("_total").unwrap_or(n),
+fn join(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_string(),
+        (_, true) => a.to_string(),
+        _ => format!("{a},{b}"),
     }
 }
 
-/// Renders everything; a name may carry labels (`family{errno="EMFILE"}`),
-/// and consecutive entries of one metric family share its HELP and TYPE.
-pub fn render(
-    stun: Option<&StunMetrics>,
-    shards: &[&ShardMetrics],
-    process: ProcessStats,
-) -> String {
-    let mut out = String::new();
-    if let Some(stun) = stun {
-        for (name, kind, help, c) in stun.each() {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}_total {}",
-                c.get()
-            );
+/// HELP text escaped as both formats require (OpenMetrics also escapes
+/// double quotes).
+fn escape_help(help: &str, format: Format) -> String {
+    let mut out = String::with_capacity(help.len());
+    for c in help.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if format == Format::OpenMetrics => out.push_str("\\\""),
+            c => out.push(c),
         }
     }
-    let mut families: Vec<Family_<'_>> = Vec::new();
-    let mut add = |entries: Vec<Vec<Entry<'_>>>,
-                   label: Option<String>,
-                   rename: fn(&'static str) -> &'static str| {
-        // entries[shard][i]
-        let Some(first) = entries.first() else { return };
-        for (i, (name, kind, help, _)) in first.iter().enumerate() {
-            let name = rename(name);
-            let (fam, labels) = match name.split_once('{') {
-                Some((f, l)) => (f, l.trim_end_matches('}').to_string()),
-                None => (name, String::new()),
-            };
-            let labels = match (&label, labels.is_empty()) {
-                (Some(l), true) => l.clone(),
-                (Some(l), false) => format!("{l},{labels}"),
-                (None, _) => labels,
-            };
-            let values = entries
-                .iter()
-                .map(|s| s.get(i).map_or(0, |e| e.3.get()))
-                .collect();
-            match families.iter_mut().find(|f| f.name == fam) {
-                Some(f) => f.series.push((labels, values)),
-                None => families.push(Family_ {
-                    name: fam,
-                    kind,
-                    help,
-                    series: vec![(labels, values)],
-                    _p: std::marker::PhantomData,
-                }),
-            }
+    out
+}
+
+#[derive(Default)]
+struct Page {
+    metrics: Vec<Metric>,
+}
+
+impl Page {
+    /// Adds a sample to family `name`, announcing the family on first use;
+    /// later samples of a family join it, so each is written once.
+    fn add(&mut self, meta: (&'static str, &'static str, &'static str), sample: Sample) {
+        let (name, kind, help) = meta;
+        match self.metrics.iter_mut().find(|m| m.name == name) {
+            Some(m) => m.samples.push(sample),
+            None => self.metrics.push(Metric {
+                name,
+                kind,
+                help,
+                samples: vec![sample],
+            }),
         }
-    };
-    for f in Family::ALL {
-        let entries = shards
-            .iter()
-            .map(|s| s.family(f).each().collect())
-            .collect();
-        add(
-            entries,
-            Some(format!("family=\"{}\"", f.label())),
-            family_name(f),
-        );
     }
-    add(
-        shards.iter().map(|s| s.shard.each().collect()).collect(),
-        None,
-        |n| n,
-    );
-    for f in &families {
-        let _ = writeln!(
-            out,
-            "# HELP {} {}\n# TYPE {} {}",
-            f.name, f.help, f.name, f.kind
-        );
-        for (labels, values) in &f.series {
-            if f.kind == "counter" {
-                let total: u64 = values.iter().sum();
-                let labels = if labels.is_empty() {
-                    String::new()
-                } else {
-                    format!("{{{labels}}}")
-                };
-                let _ = writeln!(out, "{}_total{labels} {total}", f.name);
+
+    /// A group's entries, `shards[shard][i]`: counters summed over shards,
+    /// gauges one sample per shard. An entry's name may carry labels
+    /// (`uring_relay_accept_errors{errno="EMFILE"}`); `label` goes first.
+    fn add_group(&mut self, shards: &[Vec<Entry<'_>>], label: &str) {
+        let Some(first) = shards.first() else { return };
+        for (i, &(name, kind, help, _)) in first.iter().enumerate() {
+            let (name, own) = match name.split_once('{') {
+                Some((n, l)) => (n, l.trim_end_matches('}')),
+                None => (name, ""),
+            };
+            let labels = join(label, own);
+            let values = shards.iter().map(|s| s.get(i).map_or(0, |e| e.3.get()));
+            if kind == "counter" {
+                let value = Value::Int(values.sum());
+                let suffix = "_total";
+                self.add(
+                    (name, kind, help),
+                    Sample {
+                        suffix,
+                        labels,
+                        value,
+                    },
+                );
             } else {
-                let sep = if labels.is_empty() { "" } else { "," };
-                for (s, v) in values.iter().enumerate() {
-                    let _ = writeln!(out, "{}{{shard=\"{s}\"{sep}{labels}}} {v}", f.name);
+                for (s, v) in values.enumerate() {
+                    let labels = join(&format!("shard=\"{s}\""), &labels);
+                    let (suffix, value) = ("", Value::Int(v));
+                    self.add(
+                        (name, kind, help),
+                        Sample {
+                            suffix,
+                            labels,
+                            value,
+                        },
+                    );
                 }
             }
         }
     }
+
+    /// One histogram summed over shards: `shards[s]` is (bucket counts, sum).
+    fn add_histogram(&mut self, spec: &'static Spec, shards: &[(Vec<u64>, u64)]) {
+        let meta = (spec.name, "histogram", spec.help);
+        let mut cumulative = 0;
+        for i in 0..=spec.bounds.len() {
+            cumulative += shards
+                .iter()
+                .map(|(b, _)| b.get(i).copied().unwrap_or(0))
+                .sum::<u64>();
+            let le = match spec.bounds.get(i) {
+                Some(&b) => (b as f64 / spec.scale).to_string(),
+                None => "+Inf".to_string(),
+            };
+            let labels = format!("le=\"{le}\"");
+            let value = Value::Int(cumulative);
+            self.add(
+                meta,
+                Sample {
+                    suffix: "_bucket",
+                    labels,
+                    value,
+                },
+            );
+        }
+        let sum: u64 = shards.iter().map(|(_, s)| s).sum();
+        let (labels, value) = (String::new(), Value::Int(cumulative));
+        self.add(
+            meta,
+            Sample {
+                suffix: "_count",
+                labels,
+                value,
+            },
+        );
+        let (labels, value) = (String::new(), Value::Float(sum as f64 / spec.scale));
+        self.add(
+            meta,
+            Sample {
+                suffix: "_sum",
+                labels,
+                value,
+            },
+        );
+    }
+
+    /// An unlabelled gauge or counter.
+    fn add_one(&mut self, meta: (&'static str, &'static str, &'static str), v: u64) {
+        let suffix = if meta.1 == "counter" { "_total" } else { "" };
+        let value = Value::Int(v);
+        self.add(
+            meta,
+            Sample {
+                suffix,
+                labels: String::new(),
+                value,
+            },
+        );
+    }
+
+    fn write(&self, format: Format) -> String {
+        let mut out = String::new();
+        for m in &self.metrics {
+            let total = if m.kind == "counter" && format == Format::Text {
+                "_total"
+            } else {
+                ""
+            };
+            let (name, help) = (m.name, escape_help(m.help, format));
+            let _ = writeln!(
+                out,
+                "# HELP {name}{total} {help}\n# TYPE {name}{total} {}",
+                m.kind
+            );
+            for s in &m.samples {
+                let labels = if s.labels.is_empty() {
+                    String::new()
+                } else {
+                    format!("{{{}}}", s.labels)
+                };
+                let _ = writeln!(out, "{name}{}{labels} {}", s.suffix, s.value);
+            }
+        }
+        if format == Format::OpenMetrics {
+            out.push_str("# EOF\n");
+        }
+        out
+    }
+}
+
+/// Renders the page in `format`.
+pub fn render(
+    stun: Option<&StunMetrics>,
+    shards: &[&ShardMetrics],
+    process: ProcessStats,
+    format: Format,
+) -> String {
+    let mut page = Page::default();
+    if let Some(stun) = stun {
+        page.add_group(&[stun.each().collect()], "");
+    }
+    for f in Family::ALL {
+        let entries: Vec<Vec<_>> = shards
+            .iter()
+            .map(|s| s.family(f).each().collect())
+            .collect();
+        page.add_group(&entries, &format!("family=\"{}\"", f.label()));
+    }
+    let entries: Vec<Vec<_>> = shards.iter().map(|s| s.shard.each().collect()).collect();
+    page.add_group(&entries, "");
     if let Some(first) = shards.first() {
         for (i, h) in first.histograms().iter().enumerate() {
             let all: Vec<_> = shards.iter().map(|s| s.histograms()[i].read()).collect();
-            render_histogram(&mut out, h.spec(), &all);
+            page.add_histogram(h.spec(), &all);
         }
     }
-    let gauges = [
+    add_process(&mut page, process);
+    page.write(format)
+}
+
+fn add_process(page: &mut Page, process: ProcessStats) {
+    for (name, help, v) in [
         (
             "process_resident_memory_bytes",
             "Resident memory size in bytes.",
@@ -239,17 +284,16 @@ pub fn render(
             "Maximum number of open file descriptors.",
             process.max_fds,
         ),
-    ];
-    for (name, help, v) in gauges {
+    ] {
         if let Some(v) = v {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
+            page.add_one((name, "gauge", help), v);
         }
     }
     if let Some(a) = process.allocator {
-        let _ = writeln!(
-            out,
-            "# HELP uring_relay_allocator_bytes Memory as the allocator sees it, by kind.\n\
-             # TYPE uring_relay_allocator_bytes gauge"
+        let meta = (
+            "uring_relay_allocator_bytes",
+            "gauge",
+            "Memory as the allocator sees it, by kind.",
         );
         for (kind, v) in [
             ("allocated", a.allocated),
@@ -259,16 +303,48 @@ pub fn render(
             ("retained", a.retained),
             ("mapped", a.mapped),
         ] {
-            let _ = writeln!(out, "uring_relay_allocator_bytes{{kind=\"{kind}\"}} {v}");
+            let (labels, value) = (format!("kind=\"{kind}\""), Value::Int(v));
+            page.add(
+                meta,
+                Sample {
+                    suffix: "",
+                    labels,
+                    value,
+                },
+            );
         }
     }
-    let _ = writeln!(
-        out,
-        "# HELP uring_relay_log_lines_dropped Log lines dropped because stderr was not taking them.\n\
-         # TYPE uring_relay_log_lines_dropped counter\n\
-         uring_relay_log_lines_dropped_total {}",
-        process.log_lines_dropped
+    page.add_one(
+        (
+            "uring_relay_log_lines_dropped",
+            "counter",
+            "Log lines dropped because stderr was not taking them.",
+        ),
+        process.log_lines_dropped,
     );
-    out.push_str("# EOF\n");
-    out
+    let r = process.reloads;
+    let meta = (
+        "uring_relay_config_reloads",
+        "counter",
+        "Config reloads (SIGHUP) applied, and rejected because the file was missing, unreadable or invalid.",
+    );
+    for (result, v) in [("applied", r.applied), ("rejected", r.rejected)] {
+        let (labels, value) = (format!("result=\"{result}\""), Value::Int(v));
+        page.add(
+            meta,
+            Sample {
+                suffix: "_total",
+                labels,
+                value,
+            },
+        );
+    }
+    page.add_one(
+        (
+            "uring_relay_config_last_reload_successful",
+            "gauge",
+            "1 if the last config reload was applied (or none was tried), 0 if it was rejected.",
+        ),
+        u64::from(r.last_successful),
+    );
 }

@@ -1,94 +1,15 @@
-//! Scraping the metrics port and a strict-enough OpenMetrics text validator
-//! (docs/protocol-0.35.md §10): every sample belongs to a family announced by
-//! `# HELP` and `# TYPE` lines before it, families are contiguous and not
-//! repeated, names and labels are well formed, values are numbers, and the
-//! text ends with `# EOF`.
+//! A strict-enough validator of both exposition formats: every sample
+//! belongs to a family announced by `# HELP` and `# TYPE` lines before it,
+//! families are contiguous and not repeated, names and labels are well
+//! formed, values are numbers. OpenMetrics text ends with `# EOF` and names
+//! a counter's family without `_total`; Prometheus text format 0.0.4 has no
+//! `# EOF` and its HELP and TYPE name the samples themselves.
 
-use std::{collections::HashSet, net::SocketAddr};
+use std::collections::HashSet;
 
 use anyhow::{bail, ensure, Context, Result};
 
-use crate::http;
-
-/// One metric family's metadata.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Family {
-    pub name: String,
-    pub kind: String,
-    pub help: String,
-}
-
-/// One sample line.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    /// The family it belongs to.
-    pub family: String,
-    /// The exposed sample name (e.g. `<family>_total` for counters).
-    pub name: String,
-    pub labels: Vec<(String, String)>,
-    pub value: f64,
-}
-
-/// A parsed, validated exposition.
-#[derive(Debug, Clone, Default)]
-pub struct Scrape {
-    pub families: Vec<Family>,
-    pub samples: Vec<Sample>,
-}
-
-impl Scrape {
-    /// The sum of every sample named `name` (over all label sets); `None` if
-    /// there is no such sample.
-    pub fn get(&self, name: &str) -> Option<f64> {
-        let mut found = false;
-        let mut sum = 0.0;
-        for s in self.samples.iter().filter(|s| s.name == name) {
-            found = true;
-            sum += s.value;
-        }
-        found.then_some(sum)
-    }
-
-    /// As [`Self::get`], panicking (failing the test) when absent.
-    pub fn value(&self, name: &str) -> f64 {
-        match self.get(name) {
-            Some(v) => v,
-            None => panic!(
-                "metric sample {name} missing; samples: {:?}",
-                self.samples.iter().map(|s| &s.name).collect::<Vec<_>>()
-            ),
-        }
-    }
-
-    /// The samples named `name`, with their labels.
-    pub fn samples_named(&self, name: &str) -> Vec<&Sample> {
-        self.samples.iter().filter(|s| s.name == name).collect()
-    }
-
-    /// The family `name`, if announced.
-    pub fn family(&self, name: &str) -> Option<&Family> {
-        self.families.iter().find(|f| f.name == name)
-    }
-}
-
-/// `GET /metrics` on `addr`: requires 200 and a `text/plain` content type,
-/// then parses and validates the body.
-pub async fn scrape(addr: SocketAddr) -> Result<Scrape> {
-    scrape_path(addr, "/metrics").await
-}
-
-/// As [`scrape`] on any path.
-pub async fn scrape_path(addr: SocketAddr, path: &str) -> Result<Scrape> {
-    let host = addr.to_string();
-    let resp = http::roundtrip(addr, &http::get_request(path, &host, &[])).await?;
-    ensure!(resp.status == 200, "metrics status {}", resp.status);
-    let ct = resp.header("content-type").unwrap_or_default();
-    ensure!(
-        ct.starts_with("text/plain") || ct.starts_with("application/openmetrics-text"),
-        "metrics content-type {ct:?}"
-    );
-    parse(&resp.body_text()).context("metrics text is not valid OpenMetrics")
-}
+use super::{Family, Format, Sample, Scrape};
 
 const TYPES: [&str; 8] = [
     "counter",
@@ -114,9 +35,10 @@ fn is_label_name(s: &str) -> bool {
 }
 
 /// Sample names a family of `kind` may expose.
-fn sample_belongs(family: &str, kind: &str, sample: &str) -> bool {
+fn sample_belongs(format: Format, family: &str, kind: &str, sample: &str) -> bool {
     let suffix = |s: &str| sample == format!("{family}{s}");
     match kind {
+        "counter" if format == Format::Text => sample == family,
         "counter" => suffix("_total") || suffix("_created"),
         "histogram" | "gaugehistogram" => {
             suffix("_bucket")
@@ -202,7 +124,25 @@ pub fn parse(text: &str) -> Result<Scrape> {
         body.is_empty() || body.ends_with('\n'),
         "\"# EOF\" is not on its own line"
     );
-    let mut scrape = Scrape::default();
+    parse_body(body, Format::OpenMetrics)
+}
+
+/// Parses and validates Prometheus text format 0.0.4, holding it to what
+/// the relay writes: HELP and TYPE for every family, no other comments.
+pub fn parse_text(text: &str) -> Result<Scrape> {
+    ensure!(
+        text.is_empty() || text.ends_with('\n'),
+        "text does not end with a newline"
+    );
+    parse_body(text, Format::Text)
+}
+
+fn parse_body(body: &str, format: Format) -> Result<Scrape> {
+    let mut scrape = Scrape {
+        format,
+        families: Vec::new(),
+        samples: Vec::new(),
+    };
     // Family metadata being collected, and families already closed.
     let mut current: Option<(String, Option<String>, Option<String>)> = None;
     let mut seen: HashSet<String> = HashSet::new();
@@ -266,7 +206,7 @@ pub fn parse(text: &str) -> Result<Scrape> {
             .as_deref()
             .with_context(|| format!("{}: family {family} has no # TYPE", at()))?;
         ensure!(
-            sample_belongs(family, kind, name),
+            sample_belongs(format, family, kind, name),
             "{}: sample {name} does not belong to {kind} family {family}",
             at()
         );
@@ -357,6 +297,40 @@ mod tests {
         ];
         for (what, text) in bad {
             assert!(parse(&text).is_err(), "{what}: accepted {text:?}");
+        }
+    }
+
+    const GOOD_TEXT: &str = "# HELP a_b_total Some help.\n# TYPE a_b_total counter\na_b_total 3\n\
+        # HELP h Histogram.\n# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\n\
+        h_count 2\nh_sum 3.5\n";
+
+    #[test]
+    fn accepts_valid_prometheus_text() {
+        let s = parse_text(GOOD_TEXT).unwrap();
+        assert_eq!(s.value("a_b_total"), 3.0);
+        assert_eq!(s.family("a_b_total").unwrap().kind, "counter");
+        assert_eq!(s.text_names(), ["a_b_total", "h"]);
+        assert_eq!(parse(GOOD).unwrap().text_names(), ["a_b_total", "g"]);
+    }
+
+    #[test]
+    fn rejects_invalid_prometheus_text() {
+        let bad = [
+            ("eof", format!("{GOOD_TEXT}# EOF\n")),
+            (
+                "openmetrics counter",
+                GOOD_TEXT.replace("a_b_total counter", "a_b counter"),
+            ),
+            (
+                "no help",
+                GOOD_TEXT.replace("# HELP a_b_total Some help.\n", ""),
+            ),
+            ("no type", GOOD_TEXT.replace("# TYPE h histogram\n", "")),
+            ("other sample", GOOD_TEXT.replace("h_count", "h_total")),
+            ("no newline", GOOD_TEXT.trim_end().to_string()),
+        ];
+        for (what, text) in bad {
+            assert!(parse_text(&text).is_err(), "{what}: accepted {text:?}");
         }
     }
 }
