@@ -3,7 +3,10 @@
 //! running config. Every reload says what it changed and what waits for
 //! a restart.
 
+use std::path::Path;
+
 use relay_core::config::Config;
+use relay_core::metrics::RELOADS;
 use relay_core::shard::Server;
 
 use crate::check::startup;
@@ -14,6 +17,15 @@ pub fn on_sighup(cli: &Cli, running: &mut Config, server: &Server) {
         tracing::info!("SIGHUP: started without --config-path, nothing to reload");
         return;
     };
+    if reload(path, cli, running, server) {
+        RELOADS.reload_applied();
+    } else {
+        RELOADS.reload_rejected();
+    }
+}
+
+/// Applies the file at `path`; false when it was refused.
+fn reload(path: &Path, cli: &Cli, running: &mut Config, server: &Server) -> bool {
     // A file gone (a redeploy, a package upgrade) is never a reason to
     // fall back to defaults: that would open an allowlisted relay.
     if !path.exists() {
@@ -21,13 +33,13 @@ pub fn on_sighup(cli: &Cli, running: &mut Config, server: &Server) {
             "SIGHUP: keeping the running config: config file {} does not exist",
             path.display()
         );
-        return;
+        return false;
     }
     let s = match startup(Some(path), cli.dev, cli.io_backend) {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!("SIGHUP: keeping the running config: {e}");
-            return;
+            return false;
         }
     };
     let name = path.display();
@@ -49,4 +61,5 @@ pub fn on_sighup(cli: &Cli, running: &mut Config, server: &Server) {
     }
     server.reload(new.policy());
     running.apply_reloadable(&new);
+    true
 }
