@@ -3,11 +3,11 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ed25519_dalek::SigningKey;
-use relay_core::proto::key::{KeyMap, NodeKey};
-use relay_core::proto::ws::{self, Role, WsDecoder};
-use relay_core::proto::{client_info, frame, stream, Datagram, Dialect, Frame, Transport};
 use relay_core::queue::{Pushed, SendQueue};
 use relay_core::router;
+use relay_proto::key::{KeyMap, NodeKey};
+use relay_proto::ws::{self, Role, WsDecoder};
+use relay_proto::{client_info, frame, stream, Datagram, Dialect, Frame, Transport};
 
 fn frames(c: &mut Criterion) {
     let dst = [7u8; 32];
@@ -86,7 +86,7 @@ fn handshake(c: &mut Criterion) {
     });
     c.bench_function("key_point_validation", |b| {
         let key = *sk.verifying_key().as_bytes();
-        b.iter(|| black_box(relay_core::proto::key::is_valid_point(black_box(&key))))
+        b.iter(|| black_box(relay_proto::key::is_valid_point(black_box(&key))))
     });
 }
 

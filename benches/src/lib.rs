@@ -5,8 +5,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
 use ed25519_dalek::SigningKey;
-use relay_core::proto::key::NodeKey;
-use relay_core::proto::{client_info, stream, Frame, FrameType, HEADER_LEN};
+use relay_proto::key::NodeKey;
+use relay_proto::{client_info, stream, Frame, FrameType, HEADER_LEN};
 
 /// A connected, handshaken client.
 pub struct BenchClient {

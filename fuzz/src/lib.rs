@@ -1,14 +1,10 @@
-//! Shared pieces of the fuzz targets: relay-core's pure modules, how an
+//! Shared pieces of the fuzz targets: the relay's sans-IO crate, how an
 //! input becomes a series of reads, the fixed client key and challenge,
 //! and the whole-connection driver ([`session`]).
 
-// relay-core's sans-IO code, compiled from its own sources at the same
-// crate paths (`crate::proto`, `crate::http`). This also keeps them pure:
-// anything they used from the server side would not build here.
-#[path = "../../relay-core/src/http/mod.rs"]
-pub mod http;
-#[path = "../../relay-core/src/proto/mod.rs"]
-pub mod proto;
+// The relay's sans-IO crate under the paths the targets use.
+pub use relay_proto as proto;
+pub use relay_proto::http;
 
 pub mod session;
 

@@ -209,10 +209,10 @@ impl RunArgs {
         if self.clients == 0 {
             bail!("--clients must be at least 1");
         }
-        if self.size < MIN_SIZE || self.size > relay_core::proto::MAX_PACKET_SIZE {
+        if self.size < MIN_SIZE || self.size > relay_proto::MAX_PACKET_SIZE {
             bail!(
                 "--size must be between {MIN_SIZE} and {}",
-                relay_core::proto::MAX_PACKET_SIZE
+                relay_proto::MAX_PACKET_SIZE
             );
         }
         if self.window == 0 {

@@ -1,8 +1,8 @@
 //! Frame decoding and encoding for both 0.35 transports, on top of
-//! `relay_core::proto` (which owns the actual byte layouts).
+//! `relay_proto` (which owns the actual byte layouts).
 
-use relay_core::proto::ws::{self, Progress, Role, WsDecoder, WsItem};
-use relay_core::proto::{stream, Frame, FrameError, Transport};
+use relay_proto::ws::{self, Progress, Role, WsDecoder, WsItem};
+use relay_proto::{stream, Frame, FrameError, Transport};
 
 /// Why a byte stream stopped making sense.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,9 +6,9 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 
-use relay_core::proto::frame::decode;
-use relay_core::proto::ws::Role;
-use relay_core::proto::{Frame, Transport, MAX_FRAME_SIZE};
+use relay_proto::frame::decode;
+use relay_proto::ws::Role;
+use relay_proto::{Frame, Transport, MAX_FRAME_SIZE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 

@@ -15,10 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use relay_core::proto::frame::decode;
-use relay_core::proto::key::NodeKey;
-use relay_core::proto::ws::Role;
-use relay_core::proto::{Frame, Transport, KEY_LEN};
+use relay_proto::frame::decode;
+use relay_proto::key::NodeKey;
+use relay_proto::ws::Role;
+use relay_proto::{Frame, Transport, KEY_LEN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use ed25519_dalek::SigningKey;
-use relay_core::proto::client_info;
-use relay_core::proto::key::NodeKey;
+use relay_proto::client_info;
+use relay_proto::key::NodeKey;
 
 use crate::cli::Config;
 use crate::groups::{self, GroupHists};

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::time::Instant;
 
-use relay_core::proto::key::NodeKey;
+use relay_proto::key::NodeKey;
 use tokio::sync::{watch, Notify};
 
 use ed25519_dalek::SigningKey;

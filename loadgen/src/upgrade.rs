@@ -2,8 +2,8 @@
 //! an iroh 0.35 or 1.x client writes and the check of the server's 101,
 //! from relay-core's `proto::client_upgrade`.
 
-use relay_core::proto::client_upgrade::{self, Upgrade};
-pub use relay_core::proto::client_upgrade::{websocket_key as ws_key, UpgradeError};
+use relay_proto::client_upgrade::{self, Upgrade};
+pub use relay_proto::client_upgrade::{websocket_key as ws_key, UpgradeError};
 
 use crate::cli::Protocol;
 

@@ -2,11 +2,11 @@
 //! out, Pongs to the server's Pings, and what each server frame means to
 //! the run (a delivered packet, a Ping, a departed peer, a reason to stop).
 
-use relay_core::proto::frame::decode;
-use relay_core::proto::key::NodeKey;
-use relay_core::proto::v1x::client::{decode_server, ServerMsg};
-use relay_core::proto::v1x::frame::FrameError;
-use relay_core::proto::Frame;
+use relay_proto::frame::decode;
+use relay_proto::key::NodeKey;
+use relay_proto::v1x::client::{decode_server, ServerMsg};
+use relay_proto::v1x::frame::FrameError;
+use relay_proto::Frame;
 use tokio::net::TcpStream;
 
 use crate::codec::{Decoder, Drained, Encoder};
@@ -139,8 +139,8 @@ impl From<Established> for Connected {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use relay_core::proto::datagram::{Datagram, ServerFrame, Status};
-    use relay_core::proto::v1x::{serve, Version};
+    use relay_proto::datagram::{Datagram, ServerFrame, Status};
+    use relay_proto::v1x::{serve, Version};
 
     fn events(wire: &mut Wire, mut bytes: Vec<u8>) -> (Vec<String>, Vec<u8>) {
         let mut out = Vec::new();
@@ -178,10 +178,10 @@ mod tests {
         assert_eq!(&seen[1..5], ["Ping", "Gone", "Notice", "Quiet"]);
         assert!(seen[5].starts_with("Health"));
         // The Pong went out masked, with the Ping's data.
-        let mut server = relay_core::proto::ws::WsDecoder::new(relay_core::proto::ws::Role::Server);
+        let mut server = relay_proto::ws::WsDecoder::new(relay_proto::ws::Role::Server);
         let mut out = out;
-        let Ok(relay_core::proto::ws::Progress::Item {
-            item: relay_core::proto::ws::WsItem::Binary(r),
+        let Ok(relay_proto::ws::Progress::Item {
+            item: relay_proto::ws::WsItem::Binary(r),
             ..
         }) = server.decode(&mut out)
         else {
@@ -193,14 +193,11 @@ mod tests {
     #[test]
     fn zero_35_frames_too() {
         let mut b = Vec::new();
-        relay_core::proto::Transport::Derp.encode(&mut b, &Frame::Ping([1; 8]));
-        relay_core::proto::Transport::Derp.encode(&mut b, &Frame::Health("bye"));
+        relay_proto::Transport::Derp.encode(&mut b, &Frame::Ping([1; 8]));
+        relay_proto::Transport::Derp.encode(&mut b, &Frame::Health("bye"));
         let mut w = Wire::V035 {
-            dec: Decoder::new(
-                relay_core::proto::Transport::Derp,
-                relay_core::proto::ws::Role::Client,
-            ),
-            enc: Encoder::new(relay_core::proto::Transport::Derp, 1),
+            dec: Decoder::new(relay_proto::Transport::Derp, relay_proto::ws::Role::Client),
+            enc: Encoder::new(relay_proto::Transport::Derp, 1),
         };
         let (seen, out) = events(&mut w, b);
         assert_eq!(seen, ["Ping", "Health(\"bye\")"]);

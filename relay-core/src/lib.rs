@@ -6,19 +6,21 @@
 //! `router` says which shard owns a key. `docs/architecture.md` has the
 //! layout.
 
+// The wire protocols live in their own crate, `relay-proto`; these paths
+// keep `crate::proto`, `crate::http` and `crate::ratelimit` meaning them.
+pub use relay_proto as proto;
+pub use relay_proto::{http, ratelimit};
+
 pub mod access;
 pub mod budget;
 pub mod config;
 pub mod fdlimit;
-pub mod http;
 pub mod large_alloc;
 pub mod logging;
 pub mod metrics;
 pub mod metrics_http;
 pub mod probe;
-pub mod proto;
 pub mod queue;
-pub mod ratelimit;
 pub mod router;
 pub mod sd_notify;
 pub mod shard;

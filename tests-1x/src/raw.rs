@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use ed25519_dalek::SigningKey;
-use relay_core::proto::v1x::handshake::client_auth;
+use relay_proto::v1x::handshake::client_auth;
 use tests::http::{self, Response};
 use tests::ws::{op, RawWs};
 use tokio::io::AsyncWriteExt;

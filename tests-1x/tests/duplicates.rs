@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use relay_core::proto::Status;
+use relay_proto::Status;
 use tests::relay::free_port;
 use tests::{bounded, openmetrics, start_relay, RelayOptions, RelayProcess};
 use tests_1x::raw::{public, signing_key, ty, Raw};

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use relay_core::proto::v1x::handshake::client_auth;
+use relay_proto::v1x::handshake::client_auth;
 use tests::{bounded, start_relay, RelayOptions, RelayProcess};
 use tests_1x::raw::{frame, public, signing_key, ty, Raw};
 use tests_1x::{v1, v2, Url1x};

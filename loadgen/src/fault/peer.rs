@@ -5,10 +5,10 @@ use std::io;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use relay_core::proto::client_info;
-use relay_core::proto::frame::decode;
-use relay_core::proto::key::NodeKey;
-use relay_core::proto::Frame;
+use relay_proto::client_info;
+use relay_proto::frame::decode;
+use relay_proto::key::NodeKey;
+use relay_proto::Frame;
 
 use crate::cli::Protocol;
 use crate::connect::{self, Established};

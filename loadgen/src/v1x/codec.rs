@@ -2,9 +2,9 @@
 //! split into varint type and payload, outgoing ones are masked messages
 //! (datagrams, Pongs, Pings, the ClientAuth).
 
-use relay_core::proto::key::NodeKey;
-use relay_core::proto::v1x::{client, frame};
-use relay_core::proto::ws::{self, Progress, Role, WsDecoder, WsItem};
+use relay_proto::key::NodeKey;
+use relay_proto::v1x::{client, frame};
+use relay_proto::ws::{self, Progress, Role, WsDecoder, WsItem};
 
 use crate::codec::Drained;
 
@@ -120,7 +120,7 @@ fn split(m: &[u8]) -> Result<(u64, &[u8]), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use relay_core::proto::v1x::frame::{decode_client, ClientFrame};
+    use relay_proto::v1x::frame::{decode_client, ClientFrame};
 
     /// Server-side view of what the client wrote: (type, payload) per message.
     fn server_reads(mut wire: Vec<u8>) -> Vec<(u64, Vec<u8>)> {
@@ -166,10 +166,10 @@ mod tests {
     #[test]
     fn drains_server_messages_partial_and_bad() {
         let mut wire = Vec::new();
-        relay_core::proto::v1x::serve::encode(
+        relay_proto::v1x::serve::encode(
             &mut wire,
-            relay_core::proto::v1x::Version::V2,
-            &relay_core::proto::ServerFrame::Ping([9; 8]),
+            relay_proto::v1x::Version::V2,
+            &relay_proto::ServerFrame::Ping([9; 8]),
         );
         let full = wire.len();
         wire.extend_from_slice(&[0x82, 5, 6]);

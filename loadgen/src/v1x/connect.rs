@@ -7,8 +7,8 @@
 use std::net::{Ipv4Addr, SocketAddr};
 
 use ed25519_dalek::SigningKey;
-use relay_core::proto::v1x::client::{decode_server, ServerMsg};
-use relay_core::proto::v1x::handshake::client_auth;
+use relay_proto::v1x::client::{decode_server, ServerMsg};
+use relay_proto::v1x::handshake::client_auth;
 use tokio::io::AsyncWriteExt;
 
 use super::codec::{Codec, Masker};
@@ -142,10 +142,10 @@ pub async fn establish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use relay_core::proto::handshake::Handshake;
-    use relay_core::proto::v1x::{frame, Version};
-    use relay_core::proto::ws::{Progress, Role, WsDecoder, WsItem};
-    use relay_core::proto::Dialect;
+    use relay_proto::handshake::Handshake;
+    use relay_proto::v1x::{frame, Version};
+    use relay_proto::ws::{Progress, Role, WsDecoder, WsItem};
+    use relay_proto::Dialect;
 
     /// The (type, payload) of every message a client wrote, as the server reads them.
     fn server_reads(mut wire: Vec<u8>) -> Vec<(u64, Vec<u8>)> {
@@ -198,10 +198,10 @@ mod tests {
         assert_eq!(step, Step::Pong);
         assert_eq!(server_reads(out), [(9, 7u64.to_le_bytes().to_vec())]);
         let mut pong = Vec::new();
-        relay_core::proto::v1x::serve::encode(
+        relay_proto::v1x::serve::encode(
             &mut pong,
             Version::V2,
-            &relay_core::proto::ServerFrame::Pong(7u64.to_le_bytes()),
+            &relay_proto::ServerFrame::Pong(7u64.to_le_bytes()),
         );
         assert_eq!(client_step(&mut codec, step, pong, &sk).0, Step::Done);
     }
@@ -225,10 +225,10 @@ mod tests {
         assert_eq!(err.as_deref(), Some("server denied auth: not authorized"));
         // A datagram before the challenge is not a handshake.
         let mut body = Vec::new();
-        relay_core::proto::v1x::frame::write_datagram(
+        relay_proto::v1x::frame::write_datagram(
             &mut body,
             &[0; 32],
-            &relay_core::proto::Datagram::plain(b"x"),
+            &relay_proto::Datagram::plain(b"x"),
         );
         let (ty, p) = frame::split_message(&body).unwrap();
         assert!(on_frame(Step::Challenge, ty, p, &sk, &ping, &mut m, &mut out).is_err());

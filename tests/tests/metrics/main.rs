@@ -16,7 +16,7 @@ use std::{
 
 use bytes::Bytes;
 use iroh_relay::http::Protocol;
-use relay_core::proto::v1x::handshake::client_auth;
+use relay_proto::v1x::handshake::client_auth;
 use tests::{
     client::TestClient,
     http,

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use super::request::{parse_head, Head, HeadError};
 use super::response::Response;
-use crate::proto::Dialect;
+use crate::Dialect;
 
 const INDEX_HTML: &str = "<html><body>\n<h1>Iroh Relay</h1>\n<p>\n  This is an <a href=\"https://iroh.computer/\">Iroh</a> Relay server.\n</p>\n</body></html>\n";
 const ROBOTS_TXT: &str = "User-agent: *\nDisallow: /\n";
@@ -114,7 +114,7 @@ fn valid_challenge(c: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::Transport;
+    use crate::Transport;
 
     fn reply(req: &str) -> (String, usize, bool) {
         match handle(req.as_bytes(), SystemTime::UNIX_EPOCH) {

@@ -224,16 +224,16 @@ fn split_type(types: TypeCoding, msg: &[u8]) -> Result<(u64, usize), ReadError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::frame::Frame;
-    use crate::proto::v1x::Version;
-    use crate::proto::ws;
+    use crate::frame::Frame;
+    use crate::v1x::Version;
+    use crate::ws;
 
     #[test]
     fn derp_and_ws_agree() {
         for t in [Transport::Derp, Transport::Websocket] {
             let mut buf = Vec::new();
             match t {
-                Transport::Derp => crate::proto::stream::encode(&mut buf, &Frame::Ping([4; 8])),
+                Transport::Derp => crate::stream::encode(&mut buf, &Frame::Ping([4; 8])),
                 Transport::Websocket => {
                     ws::encode_masked(&mut buf, &Frame::Ping([4; 8]), [1, 2, 3, 4])
                 }

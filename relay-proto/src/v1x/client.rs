@@ -4,10 +4,10 @@
 //! ClientAuth answer to a challenge is [`super::handshake::client_auth`].
 
 use super::frame::{FrameError, FrameType, MAX_PAYLOAD};
-use crate::proto::datagram::Datagram;
-use crate::proto::key::{read_key, NodeKey};
-use crate::proto::postcard::decode_varint;
-use crate::proto::KEY_LEN;
+use crate::datagram::Datagram;
+use crate::key::{read_key, NodeKey};
+use crate::postcard::decode_varint;
+use crate::KEY_LEN;
 
 /// A frame a server may send to a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,10 +121,10 @@ pub fn write_ping(out: &mut Vec<u8>, pong: bool, data: &[u8; 8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::datagram::{ServerFrame, Status};
-    use crate::proto::v1x::frame::{decode_client, split_message, ClientFrame};
-    use crate::proto::v1x::{handshake, serve, Version};
-    use crate::proto::ws::{Progress, Role, WsDecoder, WsItem};
+    use crate::datagram::{ServerFrame, Status};
+    use crate::v1x::frame::{decode_client, split_message, ClientFrame};
+    use crate::v1x::{handshake, serve, Version};
+    use crate::ws::{Progress, Role, WsDecoder, WsItem};
 
     /// The binary message bodies in `wire` (server frames, unmasked).
     fn bodies(mut wire: Vec<u8>) -> Vec<Vec<u8>> {
@@ -195,10 +195,7 @@ mod tests {
     #[test]
     fn handshake_messages() {
         let challenge = [5u8; 16];
-        let hs = crate::proto::handshake::Handshake::new(
-            crate::proto::Dialect::V1x(Version::V2),
-            challenge,
-        );
+        let hs = crate::handshake::Handshake::new(crate::Dialect::V1x(Version::V2), challenge);
         let greeting = bodies(hs.greeting().unwrap());
         assert_eq!(decoded(&greeting[0]), ServerMsg::Challenge(challenge));
         let sk = ed25519_dalek::SigningKey::from_bytes(&[0x2a; 32]);

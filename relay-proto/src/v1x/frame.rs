@@ -2,9 +2,9 @@
 //! `[type varint][payload]`, the payload at most 65,536 bytes.
 
 use super::varint;
-use crate::proto::datagram::Datagram;
-use crate::proto::key::{read_key, NodeKey};
-use crate::proto::KEY_LEN;
+use crate::datagram::Datagram;
+use crate::key::{read_key, NodeKey};
+use crate::KEY_LEN;
 
 /// Frame type numbers (one table, so no number is used twice).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

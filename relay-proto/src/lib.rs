@@ -1,18 +1,23 @@
 //! The relay wire protocols, as pure functions over byte slices.
 //!
-//! Nothing here touches a socket: the shard code feeds bytes in and writes
+//! Nothing here touches a socket or a clock: the relay's shards (and the
+//! load generator, the probe and the fuzz targets) feed bytes in and write
 //! the bytes these functions produce. Two families share the port: iroh
 //! 0.35 ([`v035`]) and iroh 1.x ([`v1x`]); [`Dialect`] says which one a
 //! connection speaks, and [`datagram`] holds what they have in common.
 //! Frame layouts are defined here because the iroh crates keep theirs
 //! private. `docs/` describes both protocols.
 
+#![forbid(unsafe_code)]
+
 pub mod client_upgrade;
 pub mod datagram;
 pub mod dialect;
 pub mod handshake;
+pub mod http;
 pub mod key;
 pub mod postcard;
+pub mod ratelimit;
 pub mod reader;
 pub mod sig;
 pub mod stun;

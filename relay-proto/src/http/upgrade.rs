@@ -16,8 +16,8 @@ use super::request::Head;
 use super::response::Response;
 use super::routes::Outcome;
 use super::token;
-use crate::proto::v1x::Version;
-use crate::proto::{Dialect, Transport};
+use crate::v1x::Version;
+use crate::{Dialect, Transport};
 
 pub fn upgrade(head: &Head, now: SystemTime) -> Outcome {
     let consumed = head.len;

@@ -4,10 +4,10 @@
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 
-use crate::proto::key::NodeKey;
-use crate::proto::postcard::{decode_varint, encode_varint};
-use crate::proto::sig::SigCheck;
-use crate::proto::KEY_LEN;
+use crate::key::NodeKey;
+use crate::postcard::{decode_varint, encode_varint};
+use crate::sig::SigCheck;
+use crate::KEY_LEN;
 
 /// `RELAY` followed by the UTF-8 key emoji.
 pub const MAGIC: [u8; 9] = *b"RELAY\xf0\x9f\x94\x91";
@@ -50,7 +50,7 @@ pub fn verify(payload: &[u8]) -> Result<ClientInfo, HandshakeError> {
 }
 
 /// A ClientInfo whose signature is still to be checked (alone or in a
-/// batch, see [`crate::proto::sig`]).
+/// batch, see [`crate::sig`]).
 #[derive(Debug, Clone)]
 pub struct Unchecked {
     pub sig: SigCheck,
@@ -150,7 +150,7 @@ mod tests {
         assert_eq!(check_version(&info), Ok(()));
         // On the stream: 02 00 00 00 6a ...
         let mut framed = Vec::new();
-        crate::proto::v035::stream::write_header(&mut framed, 2, p.len());
+        crate::v035::stream::write_header(&mut framed, 2, p.len());
         assert_eq!(framed, [2, 0, 0, 0, 0x6a]);
     }
 

@@ -1,7 +1,7 @@
 //! 0.35 relay frames as websocket messages: `[type u8][payload]`.
 
 use super::frame::{Frame, FrameError};
-use crate::proto::ws::{apply_mask, write_header};
+use crate::ws::{apply_mask, write_header};
 
 /// Splits a complete binary message into the relay frame type and payload.
 pub fn split_message(msg: &[u8]) -> Result<(u8, &[u8]), FrameError> {

@@ -254,7 +254,7 @@ pub fn write_header(out: &mut Vec<u8>, len: usize, mask: Option<[u8; 4]>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::frame::{decode, Frame, FrameError};
+    use crate::frame::{decode, Frame, FrameError};
 
     fn item(d: &mut WsDecoder, buf: &mut [u8]) -> (WsItem, usize) {
         match d.decode(buf).unwrap() {

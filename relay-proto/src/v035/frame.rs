@@ -1,7 +1,7 @@
 //! Frame types and payload rules of protocol version 3 (iroh-relay 0.35).
 
-use crate::proto::key::{read_key, NodeKey};
-use crate::proto::{KEY_LEN, MAX_PACKET_SIZE};
+use crate::key::{read_key, NodeKey};
+use crate::{KEY_LEN, MAX_PACKET_SIZE};
 
 /// Frame type byte values. Any other value is a protocol error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use super::frame::{Frame, FrameError};
 use super::HEADER_LEN;
-use crate::proto::MAX_FRAME_SIZE;
+use crate::MAX_FRAME_SIZE;
 
 /// A complete frame located in a buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,7 @@ pub fn encode(out: &mut Vec<u8>, frame: &Frame<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::frame::decode;
+    use crate::frame::decode;
 
     #[test]
     fn ping_and_health_bytes() {

@@ -4,9 +4,9 @@
 use super::client_info::MAGIC;
 use super::frame::{self, is_disco, Frame, FrameError};
 use super::{message, stream, HEADER_LEN};
-use crate::proto::datagram::{Datagram, Event, ServerFrame};
-use crate::proto::key::{is_valid_point, read_key, NodeKey};
-use crate::proto::Transport;
+use crate::datagram::{Datagram, Event, ServerFrame};
+use crate::key::{is_valid_point, read_key, NodeKey};
+use crate::Transport;
 
 /// Why a 0.35 client is closed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -123,7 +123,7 @@ mod tests {
         encode(
             &mut out,
             Transport::Derp,
-            &ServerFrame::Status(crate::proto::datagram::Status::Healthy),
+            &ServerFrame::Status(crate::datagram::Status::Healthy),
         );
         assert!(out.is_empty());
     }

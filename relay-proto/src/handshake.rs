@@ -195,8 +195,8 @@ fn deny_message(reason: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::v1x::Version;
-    use crate::proto::Transport;
+    use crate::v1x::Version;
+    use crate::Transport;
 
     #[test]
     fn v035_client_speaks_first() {

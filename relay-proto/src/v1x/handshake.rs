@@ -10,10 +10,10 @@
 use ed25519_dalek::VerifyingKey;
 
 use super::frame::FrameType;
-use crate::proto::key::NodeKey;
-use crate::proto::postcard::encode_varint;
-use crate::proto::sig::SigCheck;
-use crate::proto::KEY_LEN;
+use crate::key::NodeKey;
+use crate::postcard::encode_varint;
+use crate::sig::SigCheck;
+use crate::KEY_LEN;
 
 /// The blake3 key-derivation context of the challenge signature.
 pub const SIGNATURE_CONTEXT: &str = "iroh-relay handshake v1 challenge signature";
@@ -66,7 +66,7 @@ pub fn verify(challenge: &[u8; 16], payload: &[u8]) -> Result<NodeKey, AuthError
 }
 
 /// Everything [`verify`] checks but the signature: the key and what is
-/// left to check (alone or in a batch, see [`crate::proto::sig`]).
+/// left to check (alone or in a batch, see [`crate::sig`]).
 pub fn decode(challenge: &[u8; 16], payload: &[u8]) -> Result<(NodeKey, SigCheck), AuthError> {
     let key: NodeKey = payload
         .get(..KEY_LEN)

@@ -4,9 +4,9 @@
 
 use super::frame::{self, ClientFrame, FrameError, FrameType};
 use super::Version;
-use crate::proto::datagram::{Datagram, Event, ServerFrame};
-use crate::proto::key::NodeKey;
-use crate::proto::ws;
+use crate::datagram::{Datagram, Event, ServerFrame};
+use crate::key::NodeKey;
+use crate::ws;
 
 /// What a client frame asks for. Datagrams whose forwarded copy the
 /// receiver would reject (empty, or over 65,536 bytes) are dropped.
@@ -76,7 +76,7 @@ pub fn message(body: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::datagram::Status;
+    use crate::datagram::Status;
 
     fn enc(v: Version, f: ServerFrame<'_>) -> Vec<u8> {
         let mut out = Vec::new();
