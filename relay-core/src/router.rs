@@ -10,23 +10,19 @@ use std::sync::Arc;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
 use crate::proto::key::NodeKey;
-use crate::proto::ws::WsDecoder;
-use crate::proto::{Datagram, Dialect, Family};
+use crate::proto::{Datagram, Family};
 
 /// A connection that finished its handshake on another shard.
 pub struct Adopt {
     pub fd: OwnedFd,
-    pub key: NodeKey,
-    pub dialect: Dialect,
+    /// The admitted session, its reader's state (websocket fragments)
+    /// included.
+    pub session: crate::proto::session::Session,
     /// Bytes read after the handshake, not yet processed.
     pub leftover: Vec<u8>,
-    /// Websocket fragment state, if any.
-    pub ws: Option<WsDecoder>,
     /// The handshake's last word (1.x: ServerConfirmsAuth), sent once the
     /// client is registered so no packet to it can be lost in between.
     pub confirm: Option<Vec<u8>>,
-    /// The access token the client presented, if any.
-    pub token: Option<Box<str>>,
 }
 
 /// A shard's mailbox message.
@@ -140,11 +136,14 @@ pub struct Record<'a> {
 }
 
 /// Cross-shard batch encoding: records of `family u8 ‖ kind u8 ‖ dst 32 ‖
-/// src 32 ‖ ecn u8 ‖ segment u16 LE (0: none) ‖ len u32 LE ‖ contents`.
+/// src 32 ‖ ecn u8 (bit 7: disco) ‖ segment u16 LE (0: none) ‖ len u32 LE
+/// ‖ contents`.
 /// One allocation and one wake-up per flush instead of per packet.
 pub struct Batch;
 
 const RECORD_HEADER: usize = 2 + 32 + 32 + 1 + 2 + 4;
+/// Beside the two ECN bits in their byte.
+const DISCO_BIT: u8 = 0x80;
 
 impl Batch {
     /// Bytes a record carrying `contents` takes in a batch.
@@ -159,7 +158,7 @@ impl Batch {
         buf.push(r.kind as u8);
         buf.extend_from_slice(r.dst);
         buf.extend_from_slice(r.src);
-        buf.push(d.ecn);
+        buf.push(d.ecn | if d.disco { DISCO_BIT } else { 0 });
         buf.extend_from_slice(&d.segment.unwrap_or(0).to_le_bytes());
         buf.extend_from_slice(&(d.contents.len() as u32).to_le_bytes());
         buf.extend_from_slice(d.contents);
@@ -189,7 +188,8 @@ impl Batch {
             };
             let dst: &NodeKey = head[2..34].try_into().ok()?;
             let src: &NodeKey = head[34..66].try_into().ok()?;
-            let ecn = head[66];
+            let ecn = head[66] & !DISCO_BIT;
+            let disco = head[66] & DISCO_BIT != 0;
             let segment = u16::from_le_bytes([head[67], head[68]]);
             let len = u32::from_le_bytes(head[69..73].try_into().ok()?) as usize;
             let contents = rest.get(RECORD_HEADER..RECORD_HEADER + len)?;
@@ -202,6 +202,7 @@ impl Batch {
                 datagram: Datagram {
                     ecn,
                     segment: (segment != 0).then_some(segment),
+                    disco,
                     contents,
                 },
             })
@@ -233,7 +234,10 @@ mod tests {
             kind: RecordKind::Packet,
             dst: &[1; 32],
             src: &[2; 32],
-            datagram: Datagram::plain(b"abc"),
+            datagram: Datagram {
+                disco: true,
+                ..Datagram::plain(b"abc")
+            },
         };
         let gone = Record {
             family: Family::V1x,
@@ -250,6 +254,7 @@ mod tests {
             datagram: Datagram {
                 ecn: 3,
                 segment: Some(1200),
+                disco: false,
                 contents: b"xy",
             },
         };

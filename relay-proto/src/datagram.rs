@@ -10,16 +10,22 @@ use super::key::NodeKey;
 pub struct Datagram<'a> {
     /// ECN codepoint, two bits.
     pub ecn: u8,
+    /// Bytes per datagram when `contents` is a batch of them (1.x GSO).
     pub segment: Option<u16>,
+    /// A 0.35 disco packet, decided once when it is read (the reference
+    /// counts them apart); never set for 1.x.
+    pub disco: bool,
+    /// The packet itself.
     pub contents: &'a [u8],
 }
 
 impl<'a> Datagram<'a> {
-    /// A 0.35 packet.
+    /// A packet with no ECN, segment size or disco mark.
     pub fn plain(contents: &'a [u8]) -> Self {
         Self {
             ecn: 0,
             segment: None,
+            disco: false,
             contents,
         }
     }
@@ -32,8 +38,6 @@ pub enum Event<'a> {
     Forward {
         dst: &'a NodeKey,
         datagram: Datagram<'a>,
-        /// A 0.35 disco packet (counted apart, as the reference does).
-        disco: bool,
     },
     /// A datagram the server drops without closing anyone: one whose
     /// forwarded copy the receiver would reject.

@@ -16,6 +16,25 @@ pub enum Family {
     V1x = 1,
 }
 
+/// What happens to a key's older connection when it connects again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duplicates {
+    /// Close it (0.35).
+    CloseOld,
+    /// Keep it open but inactive: it may send, it receives nothing, and it
+    /// takes over when the newer one leaves (1.x, as 1.4.1).
+    KeepInactive,
+}
+
+/// What the receive limit charges for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxCharge {
+    /// Each frame's payload plus 5, on either transport (0.35's reference).
+    FramePayload,
+    /// Every byte read, websocket headers and masks included (1.4.1).
+    WireBytes,
+}
+
 impl Family {
     pub const ALL: [Family; 2] = [Family::V035, Family::V1x];
 
@@ -24,6 +43,31 @@ impl Family {
         match self {
             Family::V035 => "0.35",
             Family::V1x => "1.x",
+        }
+    }
+
+    /// What a second connection with the same key does to the first.
+    pub const fn duplicates(self) -> Duplicates {
+        match self {
+            Family::V035 => Duplicates::CloseOld,
+            Family::V1x => Duplicates::KeepInactive,
+        }
+    }
+
+    /// What the receive limit counts.
+    pub const fn rx_charge(self) -> RxCharge {
+        match self {
+            Family::V035 => RxCharge::FramePayload,
+            Family::V1x => RxCharge::WireBytes,
+        }
+    }
+
+    /// The receive limit's burst when the config gives only a rate: the
+    /// rate (0.35), a tenth of it (1.x), as each reference has it.
+    pub const fn default_burst(self, bytes_per_second: u32) -> u32 {
+        match self {
+            Family::V035 => bytes_per_second,
+            Family::V1x => bytes_per_second / 10,
         }
     }
 }

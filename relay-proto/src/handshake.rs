@@ -80,6 +80,11 @@ impl Handshake {
         Self { dialect, challenge }
     }
 
+    /// The protocol this handshake is for.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
     /// What the server sends before reading anything.
     pub fn greeting(&self) -> Option<Vec<u8>> {
         match self.dialect {

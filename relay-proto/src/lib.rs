@@ -19,6 +19,7 @@ pub mod key;
 pub mod postcard;
 pub mod ratelimit;
 pub mod reader;
+pub mod session;
 pub mod sig;
 pub mod stun;
 pub mod v035;

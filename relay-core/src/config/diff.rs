@@ -43,7 +43,7 @@ pub(super) fn changes(old: &Config, new: &Config) -> Changes {
     let (po, pn) = (old.policy(), new.policy());
     let rate = |p: &super::Policy| {
         opt(
-            p.rx_limit
+            p.rx_limit(crate::proto::Family::V035)
                 .map(|l| format!("{} B/s (burst {})", l.bytes_per_second, l.burst_bytes)),
             "unlimited",
         )

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::access::AccessConfig;
+use crate::proto::Family;
 use crate::ratelimit::RxLimit;
 
 pub use diff::Changes;
@@ -131,33 +132,38 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub access: AccessConfig,
-    /// The receive limit of 0.35 clients (burst defaults to the rate).
-    pub rx_limit: Option<RxLimit>,
-    /// The receive limit of 1.x clients (burst defaults to a tenth of the
-    /// rate, as 1.x has it).
-    pub rx_limit_1x: Option<RxLimit>,
+    /// The receive limit of each family's clients, indexed by [`Family`]
+    /// (the burst defaults per family, [`Family::default_burst`]).
+    pub rx_limits: [Option<RxLimit>; 2],
     /// New connections per second and burst, for the whole server.
     pub accept_limit: Option<(f64, f64)>,
     /// Bytes of packets queued to clients (and between shards), server-wide.
     pub max_queued_bytes: usize,
 }
 
+impl Policy {
+    /// The receive limit of `family`'s clients.
+    pub fn rx_limit(&self, family: Family) -> Option<RxLimit> {
+        self.rx_limits[family as usize]
+    }
+}
+
 impl Config {
     pub fn policy(&self) -> Policy {
         let rx = self.limits.client.as_ref().and_then(|c| c.rx.as_ref());
-        let limit = |default_burst: fn(u32) -> u32| {
+        let rx_limits = Family::ALL.map(|family| {
             rx.and_then(|rx| {
                 let rate = rx.bytes_per_second?;
                 Some(RxLimit {
                     bytes_per_second: f64::from(rate),
                     burst_bytes: f64::from(
-                        rx.max_burst_bytes.unwrap_or(default_burst(rate)).max(1),
+                        rx.max_burst_bytes
+                            .unwrap_or(family.default_burst(rate))
+                            .max(1),
                     ),
                 })
             })
-        };
-        let rx_limit = limit(|rate| rate);
-        let rx_limit_1x = limit(|rate| rate / 10);
+        });
         let accept_limit = self.limits.accept_conn_limit.map(|rate| {
             let burst = self
                 .limits
@@ -171,8 +177,7 @@ impl Config {
             .unwrap_or_else(crate::sysmem::default_queue_budget);
         Policy {
             access: self.access.clone(),
-            rx_limit,
-            rx_limit_1x,
+            rx_limits,
             accept_limit,
             max_queued_bytes: usize::try_from(max_queued_bytes).unwrap_or(usize::MAX),
         }

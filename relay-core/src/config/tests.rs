@@ -1,5 +1,6 @@
 use super::*;
 use crate::access::AccessConfig;
+use crate::proto::Family;
 
 #[test]
 fn chatmail_config() {
@@ -48,7 +49,7 @@ fn policy_from_limits() {
         .unwrap();
     let p = c.policy();
     assert_eq!(
-        p.rx_limit,
+        p.rx_limit(Family::V035),
         Some(RxLimit {
             bytes_per_second: 400.0,
             burst_bytes: 800.0
@@ -72,7 +73,14 @@ fn policy_from_limits() {
         .unwrap()
         .resolve(false)
         .unwrap();
-    assert_eq!(c.policy().rx_limit.map(|l| l.burst_bytes), Some(400.0));
+    assert_eq!(
+        c.policy().rx_limit(Family::V035).map(|l| l.burst_bytes),
+        Some(400.0)
+    );
+    assert_eq!(
+        c.policy().rx_limit(Family::V1x).map(|l| l.burst_bytes),
+        Some(40.0)
+    );
     assert!(ConfigFile::parse("[limits]\naccept_conn_limit = -1.0\n")
         .unwrap()
         .resolve(false)

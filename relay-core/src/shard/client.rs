@@ -1,5 +1,6 @@
 //! A registered client on its owner shard: its socket, its bounded send
-//! queue (already-encoded frames, written in one go) and its liveness state.
+//! queue (already-encoded frames, written in one go) and its protocol
+//! session (liveness, receive limit, destinations: `relay_proto::session`).
 
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
@@ -14,13 +15,10 @@ use super::registry::Member;
 use crate::budget::{QueueBudget, TransitUse};
 use crate::metrics::ShardMetrics;
 use crate::proto::key::{KeySet, NodeKey};
-use crate::proto::v035::frame::is_disco;
-use crate::proto::{Datagram, Dialect, Family, ServerFrame};
+use crate::proto::session::Session;
+use crate::proto::{Datagram, Family, ServerFrame};
 use crate::queue::{recv_packet_cost, Pushed, SendQueue, Taken};
-use crate::ratelimit::{RxLimit, TokenBucket};
-
-/// Distinct destinations remembered per client for PeerGone.
-pub const MAX_SENT_TO: usize = 4096;
+use crate::ratelimit::RxLimit;
 
 /// Why a client is being closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,8 +61,9 @@ pub struct Client {
     pub key: NodeKey,
     pub family: Family,
     pub stream: Stream,
-    /// The access token presented at the upgrade (1.x `shared_token`).
-    pub token: Option<Box<str>>,
+    /// The protocol state; borrowed only for a synchronous step (reading
+    /// frames, a timeout, a reload), never across an await.
+    pub session: RefCell<Session>,
     queue: RefCell<SendQueue>,
     pool: Rc<BufPool>,
     /// The shard's budget for queued bytes, charged for every byte this
@@ -85,37 +84,26 @@ pub struct Client {
     /// The kernel's acknowledged-bytes count when the write was first
     /// suspected of stalling, and when (see [`super::tcp_info`]).
     pub stall_probe: Cell<Option<(u64, Instant)>>,
-    pub last_recv: Cell<Instant>,
-    pub ping_interval: Duration,
-    /// Outstanding server ping: data and when it was sent.
-    pub ping_out: Cell<Option<([u8; 8], Instant)>>,
-    /// Destinations this client sent to (validated keys, PeerGone targets).
-    pub sent_to: RefCell<KeySet>,
-    pub last_dst: Cell<Option<NodeKey>>,
-    /// Receive rate limit, when configured.
-    pub rx_bucket: RefCell<Option<TokenBucket>>,
-    /// Whether this connection was ever slowed (counted once).
-    pub rate_limited: Cell<bool>,
 }
 
 impl Client {
+    /// A client whose `session` was admitted: its key and dialect are
+    /// read from it.
     pub fn new(
         id: u64,
-        key: NodeKey,
-        dialect: Dialect,
         stream: Stream,
-        token: Option<Box<str>>,
+        session: Session,
         pool: Rc<BufPool>,
         budget: Rc<QueueBudget>,
-    ) -> Self {
-        // 15 s + 1..=5 s, chosen once per connection (docs/protocol-0.35.md §5.3).
-        let jitter = 1 + rand::random::<u64>() % 5;
-        Self {
+    ) -> Option<Self> {
+        let key = *session.key()?;
+        let dialect = session.dialect()?;
+        Some(Self {
             id,
             key,
             family: dialect.family(),
             stream,
-            token,
+            session: RefCell::new(session),
             queue: RefCell::new(SendQueue::new(dialect)),
             pool,
             budget,
@@ -126,24 +114,14 @@ impl Client {
             write_progress: Cell::new(None),
             queued_since: Cell::new(None),
             stall_probe: Cell::new(None),
-            last_recv: Cell::new(Instant::now()),
-            ping_interval: Duration::from_secs(15 + jitter),
-            ping_out: Cell::new(None),
-            sent_to: RefCell::new(KeySet::default()),
-            last_dst: Cell::new(None),
-            rx_bucket: RefCell::new(None),
-            rate_limited: Cell::new(false),
-        }
+        })
     }
 
     /// Sets, changes or removes the receive limit.
     pub fn set_rx_limit(&self, limit: Option<RxLimit>) {
-        let mut b = self.rx_bucket.borrow_mut();
-        match (limit, b.as_mut()) {
-            (None, _) => *b = None,
-            (Some(l), Some(bucket)) => bucket.reconfigure(l.bytes_per_second, l.burst_bytes),
-            (Some(l), None) => *b = Some(l.bucket(Instant::now())),
-        }
+        self.session
+            .borrow_mut()
+            .set_rx_limit(Instant::now(), limit);
     }
 
     pub fn is_closed(&self) -> bool {
@@ -154,15 +132,11 @@ impl Client {
         self.closed.get()
     }
 
-    pub fn dialect(&self) -> Dialect {
-        self.queue.borrow().dialect()
-    }
-
     /// Queues a packet from `src`; false (and counted) when the queue is
     /// full or the shard's budget for queued bytes is spent.
     pub fn enqueue_datagram(&self, src: &NodeKey, d: &Datagram<'_>, m: &ShardMetrics) -> bool {
         let fm = m.family(self.family);
-        let disco = self.family == Family::V035 && is_disco(d.contents);
+        let disco = d.disco;
         if self.is_closed() {
             fm.dropped_on_close.inc();
             fm.packet_dropped(disco);
@@ -275,25 +249,6 @@ impl Client {
         self.wake.notify_one();
         true
     }
-
-    /// Records `dst` as a destination; false if it is not a valid key.
-    /// Each new destination costs one point decompression, once.
-    pub fn note_destination(&self, dst: &NodeKey) -> bool {
-        if self.last_dst.get().as_ref() == Some(dst) {
-            return true;
-        }
-        let mut sent = self.sent_to.borrow_mut();
-        if !sent.contains(dst) {
-            if !crate::proto::key::is_valid_point(dst) {
-                return false;
-            }
-            if sent.len() < MAX_SENT_TO {
-                sent.insert(*dst);
-            }
-        }
-        self.last_dst.set(Some(*dst));
-        true
-    }
 }
 
 impl Member for Client {
@@ -304,6 +259,6 @@ impl Member for Client {
         &self.key
     }
     fn sent_to_into(&self, set: &mut KeySet) {
-        set.extend(self.sent_to.borrow().iter().copied());
+        set.extend(self.session.borrow().destinations().copied());
     }
 }

@@ -2,14 +2,14 @@
 //! the writer (drain the whole queue into one write).
 
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::client::{Client, CloseReason};
 use super::state::Shard;
-use crate::proto::dialect::ProtocolError;
-use crate::proto::reader::{FrameReader, ReadError, Step};
-use crate::proto::{Dialect, Event, Family, ServerFrame, Status};
-use crate::ratelimit::frame_cost;
+use crate::metrics::FamilyCounters;
+use crate::proto::key::NodeKey;
+use crate::proto::session::{Flow, Note, Relay, RelayError};
+use crate::proto::{Datagram, ServerFrame};
 use crate::router::RecordKind;
 
 /// Read buffer of an idle connection; grows under load (within the
@@ -23,39 +23,17 @@ const DRAIN_BYTES: usize = 4 * crate::budget::MAX_READ;
 /// Consecutive small reads after which a grown read buffer is shrunk.
 const SHRINK_AFTER: u32 = 8;
 
-#[derive(Debug, thiserror::Error)]
-enum ConnError {
-    #[error(transparent)]
-    Read(#[from] ReadError),
-    #[error(transparent)]
-    Protocol(#[from] ProtocolError),
-    #[error("destination key is not a valid ed25519 point")]
-    InvalidKey,
-}
-
-enum Flow {
-    Need(usize),
-    /// Over the receive limit: stop reading for this long.
-    Wait(Duration),
-    Close,
-}
-
 /// Runs a registered client until it disconnects or is closed.
-pub async fn run(shard: Rc<Shard>, client: Rc<Client>, leftover: Vec<u8>, mut reader: FrameReader) {
+pub async fn run(shard: Rc<Shard>, client: Rc<Client>, leftover: Vec<u8>) {
     super::io::spawn(write_loop(shard.clone(), client.clone()));
-    let reason = read_loop(&shard, &client, leftover, &mut reader).await;
+    let reason = read_loop(&shard, &client, leftover).await;
     if client.close(reason, &shard.metrics) && reason == CloseReason::ProtocolError {
         shard.fm(client.family).protocol_errors.inc();
     }
     shard.unregister(&client);
 }
 
-async fn read_loop(
-    shard: &Shard,
-    client: &Client,
-    mut buf: Vec<u8>,
-    reader: &mut FrameReader,
-) -> CloseReason {
+async fn read_loop(shard: &Shard, client: &Client, mut buf: Vec<u8>) -> CloseReason {
     let mut next_read = SMALL_BUF;
     let mut small_reads = 0u32;
     let mut busy = shard.reads.guard();
@@ -63,16 +41,19 @@ async fn read_loop(
     // the socket is not known to hold more.
     let mut drained: Option<(u32, usize)> = None;
     loop {
-        let need = match process(shard, client, &mut buf, reader) {
-            Ok(Flow::Need(n)) => n,
-            Ok(Flow::Wait(d)) => {
+        if let Some(r) = client.close_reason() {
+            return r;
+        }
+        let need = match process(shard, client, &mut buf) {
+            Ok(Flow::Read(n)) => n,
+            Ok(Flow::Paused(until)) => {
                 // Paused reads push back on the sender through TCP; nothing
                 // is dropped.
-                tokio::time::sleep(d).await;
+                tokio::time::sleep_until(until.into()).await;
                 continue;
             }
             // The server may have closed it (replaced, stalled): keep why.
-            Ok(Flow::Close) => return client.close_reason().unwrap_or(CloseReason::Disconnected),
+            Ok(Flow::Closed) => return client.close_reason().unwrap_or(CloseReason::Disconnected),
             Err(e) => {
                 tracing::debug!(client = %crate::proto::key::short_hex(&client.key), "closing: {e}");
                 return CloseReason::ProtocolError;
@@ -111,7 +92,7 @@ async fn read_loop(
         match res {
             Ok(0) | Err(_) => return client.close_reason().unwrap_or(CloseReason::Disconnected),
             Ok(n) => {
-                client.last_recv.set(Instant::now());
+                client.session.borrow_mut().heard(Instant::now());
                 drained = drained
                     .filter(|_| n == spare)
                     .map(|(reads, bytes)| (reads + 1, bytes + n));
@@ -139,119 +120,68 @@ async fn read_loop(
     }
 }
 
-/// Handles every complete frame in `buf`, then drops the consumed bytes.
-fn process(
-    shard: &Shard,
-    client: &Client,
-    buf: &mut Vec<u8>,
-    reader: &mut FrameReader,
-) -> Result<Flow, ConnError> {
-    let mut pos = 0;
-    let dialect = client.dialect();
-    // 0.35 charges a frame's payload plus 5 (as its reference); 1.x the
-    // raw bytes read, websocket headers and masks included (as 1.4.1).
-    let raw_cost = client.family == Family::V1x;
-    let flow = loop {
-        if client.is_closed() {
-            break Flow::Close;
-        }
-        if let Some(wait) = rate_wait(shard, client, buf.len() - pos) {
-            break Flow::Wait(wait);
-        }
-        let step = reader.next_with(&mut buf[pos..], |ty, payload| {
-            handle_frame(shard, client, dialect, ty, payload).map(|()| {
-                if !raw_cost {
-                    charge(client, frame_cost(payload.len()));
-                }
-            })
-        })?;
-        let consumed = match step {
-            Step::Frame { out, consumed } => {
-                out?;
-                consumed
-            }
-            Step::Skip { consumed } => consumed,
-            Step::Reply { bytes, consumed } => {
-                client.enqueue_raw(&bytes);
-                consumed
-            }
-            Step::Close => break Flow::Close,
-            Step::Need(n) => break Flow::Need(n),
-        };
-        if raw_cost {
-            charge(client, consumed as f64);
-        }
-        pos += consumed;
+/// Hands the complete frames in `buf` to the client's session, which
+/// drops the consumed bytes.
+fn process(shard: &Shard, client: &Client, buf: &mut Vec<u8>) -> Result<Flow, RelayError> {
+    let mut out = ToShard {
+        shard,
+        client,
+        fm: shard.fm(client.family),
     };
-    buf.drain(..pos);
-    Ok(flow)
-}
-
-/// If the client is over its receive limit, how long to pause; `held`
-/// bytes already read wait with it.
-fn rate_wait(shard: &Shard, client: &Client, held: usize) -> Option<Duration> {
-    let wait = client
-        .rx_bucket
+    client
+        .session
         .borrow_mut()
-        .as_mut()?
-        .wait(Instant::now())?;
-    let fm = shard.fm(client.family);
-    fm.frames_rx_ratelimited_total.inc();
-    fm.bytes_rx_ratelimited.add(held as u64);
-    if !client.rate_limited.replace(true) {
-        fm.conns_rx_ratelimited_total.inc();
-        // v2 clients are told once (v1 has no such notice).
-        client.enqueue_frame(&ServerFrame::Status(Status::RateLimited));
-    }
-    Some(wait)
+        .handle_input(Instant::now(), buf, &mut out)
 }
 
-fn charge(client: &Client, cost: f64) {
-    if let Some(b) = client.rx_bucket.borrow_mut().as_mut() {
-        b.charge(cost, Instant::now());
-    }
+/// What a session's frames ask of the shard: routing, the client's own
+/// queue, and counters.
+struct ToShard<'a> {
+    shard: &'a Shard,
+    client: &'a Client,
+    fm: &'a FamilyCounters,
 }
 
-fn handle_frame(
-    shard: &Shard,
-    client: &Client,
-    dialect: Dialect,
-    ty: u64,
-    payload: &[u8],
-) -> Result<(), ConnError> {
-    let fm = shard.fm(client.family);
-    match dialect.on_client_frame(ty, payload)? {
-        Event::Forward {
-            dst,
-            datagram,
-            disco,
-        } => {
-            if !client.note_destination(dst) {
-                return Err(ConnError::InvalidKey);
-            }
-            if disco {
-                fm.disco_packets_recv.inc();
-            } else {
-                fm.send_packets_recv.inc();
-            }
-            fm.bytes_recv.add(datagram.contents.len() as u64);
-            shard.route(RecordKind::Packet, dst, client, &datagram);
+impl Relay for ToShard<'_> {
+    fn forward(&mut self, dst: &NodeKey, datagram: &Datagram<'_>) {
+        if datagram.disco {
+            self.fm.disco_packets_recv.inc();
+        } else {
+            self.fm.send_packets_recv.inc();
         }
-        Event::Unforwardable => fm.dropped_unforwardable.inc(),
-        Event::Ping(data) => {
-            fm.got_ping.inc();
-            if client.enqueue_frame(&ServerFrame::Pong(data)) {
-                fm.sent_pong.inc();
-            }
-        }
-        Event::Pong(data) => {
-            if client.ping_out.get().is_some_and(|(want, _)| want == data) {
-                client.ping_out.set(None);
-            }
-        }
-        Event::Ignored => fm.unknown_frames.inc(),
+        self.fm.bytes_recv.add(datagram.contents.len() as u64);
+        self.shard
+            .route(RecordKind::Packet, dst, self.client, datagram);
     }
-    Ok(())
+
+    fn send(&mut self, frame: &ServerFrame<'_>) -> bool {
+        self.client.enqueue_frame(frame)
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) {
+        self.client.enqueue_raw(bytes);
+    }
+
+    fn note(&mut self, note: Note) {
+        let fm = self.fm;
+        match note {
+            Note::Ping { answered } => {
+                fm.got_ping.inc();
+                if answered {
+                    fm.sent_pong.inc();
+                }
+            }
+            Note::Unforwardable => fm.dropped_unforwardable.inc(),
+            Note::Ignored => fm.unknown_frames.inc(),
+            Note::RateLimited { held, first } => {
+                fm.frames_rx_ratelimited_total.inc();
+                fm.bytes_rx_ratelimited.add(held as u64);
+                if first {
+                    fm.conns_rx_ratelimited_total.inc();
+                }
+            }
+        }
+    }
 }
 
 /// Writes whatever is queued in one write (Pongs first, in their own),

@@ -18,7 +18,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 pub async fn run(shard: Rc<Shard>, mut rx: UnboundedReceiver<ShardMsg>) {
     while let Some(msg) = rx.recv().await {
         match msg {
-            ShardMsg::Adopt(a) => super::accept::adopt(&shard, *a),
+            ShardMsg::Adopt(a) => super::setup::adopt(&shard, *a),
             ShardMsg::Batch(b) => {
                 for record in Batch::records(&b) {
                     shard.deliver(&record);

@@ -6,10 +6,10 @@ use std::rc::Rc;
 
 use super::io::Stream;
 
-use super::accept::Handshaken;
 use super::client::{Client, CloseReason};
 use super::registry::{Inserted, Removed};
-use super::state::{rx_limit, Shard};
+use super::setup::Handshaken;
+use super::state::Shard;
 use crate::proto::{Datagram, ServerFrame, Status};
 use crate::router::RecordKind;
 
@@ -19,40 +19,37 @@ impl Shard {
     /// output, so nothing sent to it after this point is lost.
     pub(super) fn register(self: &Rc<Self>, stream: Stream, h: Handshaken) {
         let Handshaken {
-            key,
-            dialect,
+            session,
             leftover,
-            reader,
             confirm,
-            token,
         } = h;
         if self.shutting_down.get() {
             stream.shutdown();
             return;
         }
+        let Some((key, dialect)) = session.key().copied().zip(session.dialect()) else {
+            stream.shutdown();
+            return;
+        };
         // Admitted under an access list that a reload has since changed
         // (on the way over from another shard): held to the new one.
-        if self.revoked(&key, token.as_deref()) {
+        if self.revoked(&key, session.token()) {
             self.fm(dialect.family()).access_revoked.inc();
             stream.shutdown();
             return;
         }
         let id = self.next_id.get();
         self.next_id.set(id + 1);
-        let client = Rc::new(Client::new(
-            id,
-            key,
-            dialect,
-            stream,
-            token,
-            self.pool.clone(),
-            self.budget.clone(),
-        ));
+        let Some(client) = Client::new(id, stream, session, self.pool.clone(), self.budget.clone())
+        else {
+            return;
+        };
+        let client = Rc::new(client);
         if let Some(bytes) = &confirm {
             client.enqueue_raw(bytes);
         }
         let family = client.family;
-        client.set_rx_limit(rx_limit(&self.policy.borrow(), family));
+        client.set_rx_limit(self.policy.borrow().rx_limit(family));
         self.sweep_list.borrow_mut().push(Rc::downgrade(&client));
         let inserted = self.registry(family).borrow_mut().insert(client.clone());
         let fm = self.fm(family);
@@ -76,7 +73,7 @@ impl Shard {
         fm.accepts.inc();
         fm.unique_client_keys.inc();
         self.update_client_gauge(family);
-        super::io::spawn(super::conn::run(self.clone(), client, leftover, reader));
+        super::io::spawn(super::conn::run(self.clone(), client, leftover));
     }
 
     /// Takes a finished connection out: an inactive one quietly, an

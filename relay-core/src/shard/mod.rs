@@ -12,6 +12,7 @@ mod membership;
 mod pool;
 mod registry;
 mod routing;
+mod setup;
 mod sig_batch;
 mod slice;
 mod state;

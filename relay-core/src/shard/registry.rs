@@ -8,6 +8,7 @@
 
 use std::rc::Rc;
 
+use crate::proto::dialect::Duplicates;
 use crate::proto::key::{KeyMap, KeySet, NodeKey};
 
 /// What the registry needs of a connection.
@@ -17,15 +18,6 @@ pub trait Member {
     fn key(&self) -> &NodeKey;
     /// Adds the keys this connection sent to.
     fn sent_to_into(&self, set: &mut KeySet);
-}
-
-/// What happens to the older connection when a key connects again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DupPolicy {
-    /// Close it (0.35).
-    CloseOld,
-    /// Keep it, inactive (1.x).
-    KeepInactive,
 }
 
 struct Slot<C> {
@@ -59,14 +51,14 @@ pub enum Removed<C> {
 }
 
 pub struct Registry<C> {
-    policy: DupPolicy,
+    policy: Duplicates,
     map: KeyMap<Slot<C>>,
     /// Inactive connections over all keys.
     inactive: usize,
 }
 
 impl<C: Member> Registry<C> {
-    pub fn new(policy: DupPolicy) -> Self {
+    pub fn new(policy: Duplicates) -> Self {
         Self {
             policy,
             map: KeyMap::default(),
@@ -90,8 +82,8 @@ impl<C: Member> Registry<C> {
         };
         let old = std::mem::replace(&mut slot.active, c);
         match self.policy {
-            DupPolicy::CloseOld => Inserted::Replaced(old),
-            DupPolicy::KeepInactive => {
+            Duplicates::CloseOld => Inserted::Replaced(old),
+            Duplicates::KeepInactive => {
                 slot.inactive.push(old.clone());
                 self.inactive += 1;
                 Inserted::Demoted(old)
@@ -203,7 +195,7 @@ mod tests {
 
     #[test]
     fn close_old_replaces() {
-        let mut r = Registry::new(DupPolicy::CloseOld);
+        let mut r = Registry::new(Duplicates::CloseOld);
         let (a, b) = (conn(1, 7), conn(2, 7));
         a.sent.borrow_mut().push([1; 32]);
         assert!(matches!(r.insert(a.clone()), Inserted::Fresh));
@@ -217,7 +209,7 @@ mod tests {
 
     #[test]
     fn keep_inactive_promotes_and_reports_all_peers_at_the_end() {
-        let mut r = Registry::new(DupPolicy::KeepInactive);
+        let mut r = Registry::new(Duplicates::KeepInactive);
         let (a, b, c) = (conn(1, 7), conn(2, 7), conn(3, 7));
         a.sent.borrow_mut().push([1; 32]);
         b.sent.borrow_mut().push([2; 32]);
@@ -244,7 +236,7 @@ mod tests {
 
     #[test]
     fn the_table_shrinks_when_most_clients_have_gone() {
-        let mut r = Registry::new(DupPolicy::CloseOld);
+        let mut r = Registry::new(Duplicates::CloseOld);
         let conns: Vec<_> = (0..10_000u64)
             .map(|i| {
                 let mut key = [0; 32];

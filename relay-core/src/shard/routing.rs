@@ -58,10 +58,7 @@ impl Shard {
                     "dropped: destination not connected"
                 );
                 fm.dropped_unknown_dst.inc();
-                fm.packet_dropped(
-                    r.family == crate::proto::Family::V035
-                        && crate::proto::v035::frame::is_disco(r.datagram.contents),
-                );
+                fm.packet_dropped(r.datagram.disco);
             }
             return;
         };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::client::{Client, CloseReason};
 use super::pool::BufPool;
-use super::registry::{DupPolicy, Registry};
+use super::registry::Registry;
 use super::sig_batch::SigBatch;
 use crate::access::Decision;
 use crate::budget::{QueueBudget, ReadShare, TransitShare};
@@ -16,7 +16,6 @@ use crate::config::Policy;
 use crate::metrics::{FamilyCounters, ShardMetrics};
 use crate::proto::key::NodeKey;
 use crate::proto::Family;
-use crate::ratelimit::RxLimit;
 use crate::router::Router;
 
 pub struct Shard {
@@ -65,10 +64,7 @@ impl Shard {
             router,
             metrics,
             policy: RefCell::new(policy),
-            registries: [
-                RefCell::new(Registry::new(DupPolicy::CloseOld)),
-                RefCell::new(Registry::new(DupPolicy::KeepInactive)),
-            ],
+            registries: Family::ALL.map(|f| RefCell::new(Registry::new(f.duplicates()))),
             outboxes: RefCell::new(vec![Vec::new(); n]),
             flush_due: Cell::new(false),
             flush_wake: tokio::sync::Notify::new(),
@@ -109,10 +105,9 @@ impl Shard {
         *self.policy.borrow_mut() = policy.clone();
         let mut revoked = 0u64;
         for c in self.connections() {
-            c.set_rx_limit(rx_limit(&policy, c.family));
-            if self.revoked(&c.key, c.token.as_deref())
-                && c.close(CloseReason::AccessRevoked, &self.metrics)
-            {
+            c.set_rx_limit(policy.rx_limit(c.family));
+            let refused = self.revoked(&c.key, c.session.borrow().token());
+            if refused && c.close(CloseReason::AccessRevoked, &self.metrics) {
                 self.fm(c.family).access_revoked.inc();
                 revoked += 1;
             }
@@ -139,14 +134,6 @@ impl Shard {
         self.fm(f)
             .duplicate_key_connections
             .set(registry.inactive_len() as u64);
-    }
-}
-
-/// A family's receive limit.
-pub(super) fn rx_limit(policy: &Policy, f: Family) -> Option<RxLimit> {
-    match f {
-        Family::V035 => policy.rx_limit,
-        Family::V1x => policy.rx_limit_1x,
     }
 }
 

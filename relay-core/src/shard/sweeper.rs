@@ -1,5 +1,6 @@
 //! One timer per shard instead of several per connection: write stalls,
-//! server pings and pong deadlines for every client, twice a second.
+//! and each client session's timeouts (server pings, pong deadlines),
+//! twice a second.
 //!
 //! Each tick visits a slice of the clients, so 10k clients never stall the
 //! shard for a whole pass at once.
@@ -11,12 +12,11 @@ use std::os::fd::AsRawFd;
 
 use super::client::{Client, CloseReason};
 use super::state::Shard;
+use crate::proto::session::Timeout;
 use crate::proto::ServerFrame;
 
 /// A write that made no progress for this long disconnects its receiver.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
-/// A server ping unanswered this long disconnects the client.
-pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time without an observed write completion after which the kernel is
 /// asked whether the receiver still takes bytes.
 const SUSPECT_AFTER: Duration = Duration::from_millis(500);
@@ -69,18 +69,14 @@ fn sweep(shard: &Shard, now: Instant) {
             to_close.push((c, CloseReason::WriteStall));
             continue;
         }
-        match c.ping_out.get() {
-            Some((_, sent)) if now.duration_since(sent) > PING_TIMEOUT => {
-                to_close.push((c, CloseReason::PingTimeout));
+        // The session keeps the liveness rules; this only moves frames.
+        let due = c.session.borrow_mut().handle_timeout(now);
+        match due {
+            Some(Timeout::Ping(data)) if !c.enqueue_frame(&ServerFrame::Ping(data)) => {
+                c.session.borrow_mut().ping_not_sent();
             }
-            Some(_) => {}
-            None if now.duration_since(c.last_recv.get()) >= c.ping_interval => {
-                let data: [u8; 8] = rand::random();
-                if c.enqueue_frame(&ServerFrame::Ping(data)) {
-                    c.ping_out.set(Some((data, now)));
-                }
-            }
-            None => {}
+            Some(Timeout::Expired) => to_close.push((c, CloseReason::PingTimeout)),
+            Some(Timeout::Ping(_)) | None => {}
         }
     }
     shard.sweep_cursor.set(i);

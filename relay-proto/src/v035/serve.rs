@@ -25,8 +25,10 @@ pub fn on_frame(ty: u8, payload: &[u8]) -> Result<Event<'_>, ServeError> {
     Ok(match frame::decode(ty, payload)? {
         Frame::SendPacket { dst, packet } => Event::Forward {
             dst,
-            datagram: Datagram::plain(packet),
-            disco: is_disco(packet),
+            datagram: Datagram {
+                disco: is_disco(packet),
+                ..Datagram::plain(packet)
+            },
         },
         Frame::Ping(d) => Event::Ping(d),
         Frame::Pong(d) => Event::Pong(d),
@@ -91,7 +93,7 @@ mod tests {
         sp.extend_from_slice(b"data");
         assert!(matches!(
             on_frame(4, &sp),
-            Ok(Event::Forward { datagram, disco: false, .. }) if datagram.contents == b"data"
+            Ok(Event::Forward { datagram, .. }) if datagram.contents == b"data" && !datagram.disco
         ));
         assert_eq!(on_frame(12, &[1; 8]), Ok(Event::Ping([1; 8])));
         assert_eq!(on_frame(6, &[]), Ok(Event::Ignored));

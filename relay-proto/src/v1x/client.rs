@@ -63,6 +63,7 @@ pub fn decode_server(ty: u64, payload: &[u8]) -> Result<ServerMsg<'_>, FrameErro
                 datagram: Datagram {
                     ecn,
                     segment,
+                    disco: false,
                     contents,
                 },
             }
@@ -167,6 +168,7 @@ mod tests {
         let d = Datagram {
             ecn: 3,
             segment: Some(6),
+            disco: false,
             contents: b"Hello World!",
         };
         serve::write_datagram(&mut wire, &k, &d);

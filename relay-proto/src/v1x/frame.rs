@@ -121,6 +121,7 @@ pub fn decode_client(ty: u64, payload: &[u8]) -> Result<ClientFrame<'_>, FrameEr
                 datagram: Datagram {
                     ecn,
                     segment,
+                    disco: false,
                     contents,
                 },
             }
@@ -261,6 +262,7 @@ mod tests {
         let d = |segment, len| Datagram {
             ecn: 0,
             segment,
+            disco: false,
             contents: &[1u8; 70_000][..len],
         };
         assert!(!forwardable(&d(None, 0)));

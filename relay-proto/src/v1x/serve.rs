@@ -13,11 +13,7 @@ use crate::ws;
 pub fn on_frame(ty: u64, payload: &[u8]) -> Result<Event<'_>, FrameError> {
     Ok(match frame::decode_client(ty, payload)? {
         ClientFrame::Datagram { dst, datagram } if frame::forwardable(&datagram) => {
-            Event::Forward {
-                dst,
-                datagram,
-                disco: false,
-            }
+            Event::Forward { dst, datagram }
         }
         ClientFrame::Datagram { .. } => Event::Unforwardable,
         ClientFrame::Ping(d) => Event::Ping(d),
