@@ -1,18 +1,19 @@
-//! One server connection driven through the pure code alone, in the order
-//! the shard uses it: HTTP requests until one upgrades, the handshake of
-//! the chosen family, then relay frames. Every step checks the invariants
-//! the shard relies on: nothing panics, no step consumes more than it was
-//! given, a request for more bytes is for more than the buffer holds and
-//! is bounded, so the bytes held for a connection stay bounded.
+//! One server connection driven through the relay's own sans-IO
+//! [`Session`] (relay_proto::session), as a shard drives it: HTTP requests
+//! until one upgrades, the handshake of the chosen family (signatures
+//! checked, access allowed unless the token starts with `deny`), then
+//! relay frames. Every step checks what the shard relies on: nothing
+//! panics, a request for more bytes is for more than the buffer holds and
+//! is bounded (so the bytes held for a connection stay bounded), and
+//! everything the server would write reads back whole for a client of
+//! the same dialect.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::http::{self, Outcome, MAX_HEAD_LEN};
-use crate::proto::handshake::{self, Handshake};
-use crate::proto::key::is_valid_point;
-use crate::proto::reader::{FrameReader, Step};
+use crate::proto::key::NodeKey;
+use crate::proto::session::{Flow, Note, Relay, Session, Setup, SetupEnd};
 use crate::proto::ws::MAX_MESSAGE;
-use crate::proto::{Dialect, Event, ServerFrame};
+use crate::proto::{Datagram, Dialect, ServerFrame};
 
 use crate::{client_reads, CHALLENGE};
 
@@ -21,275 +22,180 @@ const WS_HEADER_MAX: usize = 14;
 /// Most bytes any step may ask to have buffered.
 pub const MAX_NEED: usize = MAX_MESSAGE + WS_HEADER_MAX;
 
-/// Where the connection is.
+/// A connection: the session and the bytes received but not yet used.
 #[derive(Debug)]
-pub enum Phase {
-    Http,
-    Handshake {
-        hs: Handshake,
-        reader: FrameReader,
-        dialect: Dialect,
-        /// Access control's answer: tokens starting with `deny` are denied.
-        deny: bool,
-    },
-    Relay {
-        reader: FrameReader,
-        dialect: Dialect,
-    },
-    Closed,
-}
-
-/// A connection: its phase and the bytes received but not yet used.
-#[derive(Debug)]
-pub struct Session {
-    pub phase: Phase,
+pub struct Connection {
+    session: Session,
     buf: Vec<u8>,
+    dialect: Option<Dialect>,
+    closed: bool,
+    now: Instant,
     /// Relay frames handled (for seeds that must reach this far).
     pub frames: usize,
 }
 
-impl Default for Session {
+impl Default for Connection {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Session {
+impl Connection {
     pub fn new() -> Self {
+        let now = Instant::now();
         Self {
-            phase: Phase::Http,
+            session: Session::new(now, CHALLENGE, 1),
             buf: Vec::new(),
+            dialect: None,
+            closed: false,
+            now,
             frames: 0,
         }
     }
 
+    /// Whether the session ended.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
     /// Appends one read and handles everything it completes.
     pub fn feed(&mut self, read: &[u8]) {
-        if matches!(self.phase, Phase::Closed) {
+        if self.closed {
             return;
         }
         self.buf.extend_from_slice(read);
-        while self.step() {}
-        if matches!(self.phase, Phase::Closed) {
+        if self.session.is_relaying() {
+            self.relay();
+        } else {
+            self.setup();
+        }
+        if self.closed {
             self.buf = Vec::new();
         }
         assert!(self.buf.len() < MAX_NEED, "{} bytes held", self.buf.len());
     }
 
-    /// One step; `false` once more bytes are needed or the connection is
-    /// closed.
-    fn step(&mut self) -> bool {
-        let phase = std::mem::replace(&mut self.phase, Phase::Closed);
-        let (next, go_on) = match phase {
-            Phase::Closed => (Phase::Closed, false),
-            Phase::Http => self.http(),
-            Phase::Handshake {
-                hs,
-                reader,
-                dialect,
-                deny,
-            } => self.handshake(hs, reader, dialect, deny),
-            Phase::Relay { reader, dialect } => self.relay(reader, dialect),
-        };
-        self.phase = next;
-        go_on
-    }
-
-    fn http(&mut self) -> (Phase, bool) {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        match http::handle(&self.buf, now) {
-            Outcome::Partial => {
-                assert!(self.buf.len() <= MAX_HEAD_LEN, "partial head too long");
-                (Phase::Http, false)
-            }
-            Outcome::Reply {
-                reply,
-                consumed,
-                close,
-            } => {
-                check_http_reply(&reply, false);
-                self.consume(consumed);
-                if close {
-                    (Phase::Closed, false)
-                } else {
-                    (Phase::Http, !self.buf.is_empty())
+    fn setup(&mut self) {
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut step = self.session.setup(self.now, wall, &mut self.buf);
+        loop {
+            step = match step {
+                Setup::Read(n) => {
+                    assert!(n > self.buf.len(), "asked for {n} holding {}", self.buf.len());
+                    assert!(n <= MAX_NEED, "asked for {n} bytes");
+                    return;
                 }
-            }
-            Outcome::Upgrade {
-                reply,
-                consumed,
-                dialect,
-                token,
-            } => {
-                check_http_reply(&reply, true);
-                self.consume(consumed);
-                let hs = Handshake::new(dialect, CHALLENGE);
-                if let Some(greeting) = hs.greeting() {
-                    let frames = client_reads(dialect, &greeting);
-                    assert_eq!(frames.len(), 1);
+                Setup::Write(reply) => {
+                    check_http_reply(&reply, false);
+                    self.session.setup(self.now, wall, &mut self.buf)
                 }
-                let mut reader = FrameReader::server(dialect);
-                reader.set_message_limit(handshake::MAX_FRAME);
-                let next = Phase::Handshake {
-                    hs,
-                    reader,
-                    dialect,
-                    deny: token.is_some_and(|t| t.starts_with("deny")),
-                };
-                (next, true)
-            }
-        }
-    }
-
-    fn handshake(
-        &mut self,
-        hs: Handshake,
-        mut reader: FrameReader,
-        d: Dialect,
-        deny: bool,
-    ) -> (Phase, bool) {
-        let len = self.buf.len();
-        let step = match reader.next_with(&mut self.buf, |ty, p| hs.on_frame(ty, p)) {
-            Ok(s) => s,
-            Err(_) => return (Phase::Closed, false),
-        };
-        check_message_limit(&reader, handshake::MAX_FRAME);
-        match step {
-            Step::Frame { out, consumed } => {
-                assert!(consumed <= len);
-                self.consume(consumed);
-                let verified = match out {
-                    Ok(v) => v,
-                    Err(f) => {
-                        if let Some(reply) = f.reply {
-                            client_reads(d, &reply);
-                        }
-                        return (Phase::Closed, false);
+                Setup::Upgrade { reply, dialect } => {
+                    let head = check_http_reply(&reply, true);
+                    // The 1.x challenge follows the 101 in the same write.
+                    let greeting = client_reads(dialect, &reply[head..]);
+                    assert!(greeting.len() <= 1);
+                    self.dialect = Some(dialect);
+                    self.session.setup(self.now, wall, &mut self.buf)
+                }
+                Setup::Verify(sig) => self.session.signature(sig.verify_strict()),
+                Setup::Authorize => {
+                    let deny = self.session.token().is_some_and(|t| t.starts_with("deny"));
+                    self.session.access(self.now, !deny)
+                }
+                Setup::Admitted { confirm } => {
+                    if let (Some(c), Some(d)) = (confirm, self.dialect) {
+                        assert_eq!(client_reads(d, &c).len(), 1);
                     }
-                };
-                if deny {
-                    client_reads(d, &hs.deny());
-                    return (Phase::Closed, false);
+                    return self.relay();
                 }
-                match hs.confirm(&verified) {
-                    Ok(confirm) => {
-                        if let Some(c) = confirm {
-                            client_reads(d, &c);
+                Setup::Close { reply, end } => {
+                    match (reply, end, self.dialect) {
+                        (Some(r), SetupEnd::Http, _) => {
+                            check_http_reply(&r, false);
                         }
+                        (Some(r), _, Some(d)) => {
+                            assert_eq!(client_reads(d, &r).len(), 1);
+                        }
+                        (Some(_), _, None) => panic!("a frame reply before any upgrade"),
+                        (None, ..) => {}
                     }
-                    Err(_) => return (Phase::Closed, false),
+                    self.closed = true;
+                    return;
                 }
-                reader.set_message_limit(MAX_MESSAGE);
-                (Phase::Relay { reader, dialect: d }, true)
-            }
-            Step::Skip { consumed } | Step::Reply { consumed, .. } => {
-                assert!(consumed <= len);
-                self.consume(consumed);
-                (self.handshake_phase(hs, reader, d, deny), true)
-            }
-            Step::Close => (Phase::Closed, false),
-            Step::Need(n) => {
-                assert!(n > len, "asked for {n} bytes holding {len}");
-                if n > handshake::MAX_FRAME {
-                    return (Phase::Closed, false);
-                }
-                (self.handshake_phase(hs, reader, d, deny), false)
-            }
+            };
         }
     }
 
-    fn handshake_phase(&self, hs: Handshake, reader: FrameReader, d: Dialect, deny: bool) -> Phase {
-        Phase::Handshake {
-            hs,
-            reader,
-            dialect: d,
-            deny,
-        }
-    }
-
-    fn relay(&mut self, mut reader: FrameReader, d: Dialect) -> (Phase, bool) {
-        let len = self.buf.len();
-        let step = reader.next_with(&mut self.buf, |ty, payload| on_frame(d, ty, payload));
-        check_message_limit(&reader, MAX_MESSAGE);
-        let step = match step {
-            Ok(s) => s,
-            Err(_) => return (Phase::Closed, false),
+    fn relay(&mut self) {
+        let Some(dialect) = self.dialect else {
+            panic!("relaying without a dialect");
         };
-        match step {
-            Step::Frame { out, consumed } => {
-                assert!(consumed <= len);
-                self.consume(consumed);
-                self.frames += 1;
-                if !out {
-                    return (Phase::Closed, false);
-                }
-            }
-            Step::Skip { consumed } => {
-                assert!(consumed <= len);
-                self.consume(consumed);
-            }
-            Step::Reply { bytes, consumed } => {
-                assert!(consumed <= len);
-                assert!(bytes.len() <= 2 + 125, "pong of {} bytes", bytes.len());
-                self.consume(consumed);
-            }
-            Step::Close => return (Phase::Closed, false),
-            Step::Need(n) => {
-                assert!(n > len, "asked for {n} bytes holding {len}");
+        let mut out = Check {
+            dialect,
+            frames: &mut self.frames,
+        };
+        match self.session.handle_input(self.now, &mut self.buf, &mut out) {
+            Ok(Flow::Read(n)) => {
+                assert!(n > self.buf.len(), "asked for {n} holding {}", self.buf.len());
                 assert!(n <= MAX_NEED, "asked for {n} bytes");
-                return (Phase::Relay { reader, dialect: d }, false);
             }
+            Ok(Flow::Paused(_)) => panic!("paused without a receive limit"),
+            Ok(Flow::Closed) | Err(_) => self.closed = true,
         }
-        (Phase::Relay { reader, dialect: d }, true)
-    }
-
-    fn consume(&mut self, n: usize) {
-        assert!(n <= self.buf.len(), "consumed {n} of {}", self.buf.len());
-        self.buf.drain(..n);
     }
 }
 
-/// A relay frame as the shard handles it; `false` closes the connection.
-/// Whatever the server would send in answer must read back whole.
-fn on_frame(d: Dialect, ty: u64, payload: &[u8]) -> bool {
-    let mut out = Vec::new();
-    match d.on_client_frame(ty, payload) {
-        Err(_) => return false,
-        Ok(Event::Forward { dst, datagram, .. }) => {
-            if !is_valid_point(dst) {
-                return false;
-            }
-            // Delivered to a receiver of the same dialect, from `dst`.
-            d.write_datagram(&mut out, dst, &datagram);
-            assert!(out.len() <= Dialect::datagram_cost(datagram.contents.len()));
-            let frames = client_reads(d, &out);
-            assert_eq!(frames.len(), 1);
-            assert!(frames[0].1.ends_with(datagram.contents));
-        }
-        Ok(Event::Ping(data)) => {
-            d.encode(&mut out, &ServerFrame::Pong(data));
-            let frames = client_reads(d, &out);
-            assert_eq!(frames.len(), 1);
-            assert_eq!(frames[0].1, data);
-        }
-        Ok(Event::Pong(_) | Event::Unforwardable | Event::Ignored) => {}
-    }
-    true
+/// The shard's side of a relaying session, checking what it is handed.
+struct Check<'a> {
+    dialect: Dialect,
+    frames: &'a mut usize,
 }
 
-/// A websocket reader never holds a message over its limit.
-fn check_message_limit(reader: &FrameReader, limit: usize) {
-    if let FrameReader::Websocket { decoder, .. } = reader {
-        assert!(decoder.message().len() <= limit);
+impl Relay for Check<'_> {
+    fn forward(&mut self, dst: &NodeKey, datagram: &Datagram<'_>) {
+        *self.frames += 1;
+        assert!(crate::proto::key::is_valid_point(dst));
+        // Delivered to a receiver of the same dialect, from `dst`.
+        let mut out = Vec::new();
+        self.dialect.write_datagram(&mut out, dst, datagram);
+        assert!(out.len() <= Dialect::datagram_cost(datagram.contents.len()));
+        let frames = client_reads(self.dialect, &out);
+        assert_eq!(frames.len(), 1);
+        assert!(frames[0].1.ends_with(datagram.contents));
+    }
+
+    fn send(&mut self, frame: &ServerFrame<'_>) -> bool {
+        let mut out = Vec::new();
+        self.dialect.encode(&mut out, frame);
+        let frames = client_reads(self.dialect, &out);
+        assert!(frames.len() <= 1);
+        if let (ServerFrame::Pong(data), Some(f)) = (frame, frames.first()) {
+            assert_eq!(&f.1, data);
+        }
+        true
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) {
+        assert!(bytes.len() <= 2 + 125, "pong of {} bytes", bytes.len());
+    }
+
+    fn note(&mut self, note: Note) {
+        if !matches!(note, Note::RateLimited { .. }) {
+            *self.frames += 1;
+        }
     }
 }
 
-/// A reply is one complete HTTP/1.1 response head (plus its body).
-pub fn check_http_reply(reply: &[u8], upgrade: bool) {
+/// A reply is one complete HTTP/1.1 response head (plus its body);
+/// returns the head's length.
+pub fn check_http_reply(reply: &[u8], upgrade: bool) -> usize {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut resp = httparse::Response::new(&mut headers);
     let status = resp.parse(reply).expect("reply does not parse");
-    assert!(status.is_complete(), "reply head is incomplete");
+    let httparse::Status::Complete(len) = status else {
+        panic!("reply head is incomplete");
+    };
     let code = resp.code.unwrap_or(0);
     assert_eq!(code == 101, upgrade, "status {code}");
+    len
 }
