@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use imap_meta::{capabilities_in, IROH_RELAY};
-use relay_core::probe::{Check, Status};
+use relay_probe::{Check, Status};
 
 use super::conn::{connect, Conn};
 use super::response::{metadata, printable};

@@ -1,6 +1,6 @@
 //! `imap-meta probe`: relay discovery end to end, as a Delta Chat client
 //! does it. Log in, send core's GETMETADATA, read the irohrelay URL, then
-//! run `relay_core::probe` on it.
+//! run `relay_probe` on it.
 
 mod conn;
 mod imap;
@@ -9,7 +9,6 @@ mod response;
 use std::io::Write;
 use std::process::ExitCode;
 
-use relay_core::probe as relay_probe;
 use serde_json::{json, Value};
 
 use crate::cli::{ProbeArgs, ProbeTls};

@@ -1,6 +1,7 @@
-//! `uring-relay probe`: checks a running relay as an iroh client sees it
-//! (0.35 by default, or 1.x), for operators and monitoring (what derpprobe
-//! is for Tailscale).
+//! The relay probe behind `uring-relay probe` and `imap-meta probe`: checks
+//! a running relay as an iroh client sees it (0.35 by default, or 1.x), for
+//! operators and monitoring (what derpprobe is for Tailscale). The wire
+//! formats come from `relay-proto`; nothing here is the relay server.
 //!
 //! A run checks `/generate_204` (captive-portal challenge) and `/ping`,
 //! connects two clients with fresh keys, and sends `count` packets each
@@ -10,7 +11,7 @@
 //! this is a client tool and never touches the relay's I/O runtime.
 //!
 //! ```no_run
-//! use relay_core::probe;
+//! use relay_probe as probe;
 //! let opts = probe::Options::new("http://127.0.0.1:3340").expect("valid URL");
 //! let report = probe::run(&opts);
 //! println!("{}", report.text());

@@ -16,9 +16,9 @@ use super::conn::{self, Conn, ConnWriter};
 use super::net::{self, Failure, ReadError};
 use super::upgrade;
 use super::Options;
-use crate::proto::client_info::{self, PROTOCOL_VERSION};
-use crate::proto::key::{short_hex, NodeKey};
-use crate::proto::v1x::handshake::client_auth;
+use relay_proto::client_info::{self, PROTOCOL_VERSION};
+use relay_proto::key::{short_hex, NodeKey};
+use relay_proto::v1x::handshake::client_auth;
 
 /// Why no frame came.
 #[derive(Debug)]

@@ -7,7 +7,7 @@ use super::client::{status_text, Protocol};
 use super::conn::{Conn, ConnWriter};
 use super::net::{self, Failure, ReadError};
 use super::Options;
-use crate::proto::client_upgrade::{self, Upgrade, UpgradeError};
+use relay_proto::client_upgrade::{self, Upgrade, UpgradeError};
 
 /// A 101: the bytes that came after its head, and the chosen subprotocol.
 pub struct Switched {
