@@ -242,8 +242,3 @@ fn denied_1x(opts: &Options, name: &str, text: &str) -> String {
     };
     format!("relay denied client {name}: ServerDeniesAuth({text:?}) ({why})")
 }
-
-/// `404 Not Found`, or `404` when the server sent no reason phrase.
-pub fn status_text(status: u16, reason: &str) -> String {
-    format!("{status} {reason}").trim_end().to_owned()
-}
