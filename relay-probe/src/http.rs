@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
 
+use super::codec::Protocol;
 use super::conn;
 use super::net::{self, Failure, ReadError};
 use super::target::Target;
-use super::Protocol;
 
 /// Longest response head read.
 const MAX_HEAD: usize = 16 * 1024;

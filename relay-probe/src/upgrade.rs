@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::codec::Protocol;
 use super::conn::{Conn, ConnWriter};
 use super::net::{self, Failure, ReadError};
-use super::Options;
+use super::options::Options;
 use relay_proto::client_upgrade::{self, Upgrade, UpgradeError};
 
 /// A 101: the bytes that came after its head, and the chosen subprotocol.
