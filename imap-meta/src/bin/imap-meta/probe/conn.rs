@@ -11,8 +11,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::pki_types::ServerName;
 
-use super::imap::Settings;
 use super::response::{printable, tagged};
+use super::settings::Settings;
 use crate::cli::ProbeTls;
 use crate::net::BoxStream;
 
