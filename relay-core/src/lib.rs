@@ -19,7 +19,6 @@ pub mod large_alloc;
 pub mod logging;
 pub mod metrics;
 pub mod metrics_http;
-pub mod probe;
 pub mod queue;
 pub mod router;
 pub mod sd_notify;

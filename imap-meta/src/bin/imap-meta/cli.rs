@@ -134,7 +134,7 @@ pub struct ProbeArgs {
     /// What the relay probe's clients speak: derp or ws (iroh 0.35, what
     /// Delta Chat clients use), v2 or v1 (iroh 1.x).
     #[arg(long, value_enum, value_name = "PROTOCOL", default_value = "derp")]
-    pub relay_protocol: relay_core::probe::Protocol,
+    pub relay_protocol: relay_probe::Protocol,
     /// Access token for a relay with access.shared_token (iroh 1.x clients
     /// send it as `Authorization: Bearer`; 0.35 clients cannot send one).
     #[arg(long, value_name = "TOKEN")]

@@ -74,14 +74,14 @@ enum Command {
     /// system's trusted CAs. One line per check; a failure says what is
     /// wrong, e.g. "connection refused at 127.0.0.1:3340" or "relay accepted
     /// both clients but forwarded 0 of 5 packets from A to B within 5s".
-    Probe(relay_core::probe::cli::ProbeArgs),
+    Probe(relay_probe::cli::ProbeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Some(Command::CheckConfig { file }) => return check::main(file, &cli),
-        Some(Command::Probe(args)) => return relay_core::probe::cli::main(args),
+        Some(Command::Probe(args)) => return relay_probe::cli::main(args),
         None => {}
     }
     let log_guard = relay_core::logging::init(cli.log_format);

@@ -6,13 +6,13 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use imap_meta::{Boundary, Framer, Limits};
-use relay_core::probe::net::secs;
+use relay_probe::net::secs;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::rustls::pki_types::ServerName;
 
-use super::imap::Settings;
 use super::response::{printable, tagged};
+use super::settings::Settings;
 use crate::cli::ProbeTls;
 use crate::net::BoxStream;
 

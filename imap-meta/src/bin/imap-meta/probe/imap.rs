@@ -2,15 +2,14 @@
 //! LOGIN, and the GETMETADATA Delta Chat sends, each step timed and its
 //! failure put in words.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use imap_meta::{capabilities_in, IROH_RELAY};
-use relay_core::probe::{Check, Status};
+use relay_probe::{Check, Status};
 
 use super::conn::{connect, Conn};
 use super::response::{metadata, printable};
-use crate::cli::ProbeTls;
+use super::settings::Settings;
 use crate::net::BoxStream;
 
 /// Delta Chat core's first GETMETADATA (`update_metadata` in core's
@@ -21,17 +20,6 @@ pub const CORE_REQUEST: &str = "GETMETADATA \"\" (/shared/comment /shared/admin 
 
 /// Step names, in order.
 pub const STEPS: [&str; 3] = ["imap_connect", "imap_login", "imap_metadata"];
-
-pub struct Settings {
-    pub host: String,
-    pub port: u16,
-    pub tls: ProbeTls,
-    pub user: String,
-    pub password: String,
-    pub ca_file: Option<PathBuf>,
-    pub insecure: bool,
-    pub timeout: Duration,
-}
 
 /// What discovery found.
 pub struct Discovery {

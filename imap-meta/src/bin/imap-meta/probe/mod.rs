@@ -1,23 +1,24 @@
 //! `imap-meta probe`: relay discovery end to end, as a Delta Chat client
 //! does it. Log in, send core's GETMETADATA, read the irohrelay URL, then
-//! run `relay_core::probe` on it.
+//! run `relay_probe` on it.
 
 mod conn;
 mod imap;
 mod response;
+mod settings;
 
 use std::io::Write;
 use std::process::ExitCode;
 
-use relay_core::probe as relay_probe;
 use serde_json::{json, Value};
 
 use crate::cli::{ProbeArgs, ProbeTls};
-use imap::{Discovery, Settings};
+use imap::Discovery;
+use settings::Settings;
 
 /// Runs the command; the exit status is as `--help` says.
 pub fn main(args: ProbeArgs) -> ExitCode {
-    let settings = match settings(&args) {
+    let settings = match Settings::from_args(&args) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("imap-meta probe: {e}");
@@ -58,38 +59,6 @@ pub fn main(args: ProbeArgs) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
-}
-
-fn settings(a: &ProbeArgs) -> Result<Settings, String> {
-    let password = match (&a.password_file, &a.password_env, &a.password) {
-        (Some(path), _, _) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read the password file {}: {e}", path.display()))?;
-            let first = text.lines().next().unwrap_or_default().to_owned();
-            if first.is_empty() {
-                return Err(format!("the password file {} is empty", path.display()));
-            }
-            first
-        }
-        (None, Some(var), _) => std::env::var(var)
-            .map_err(|_| format!("the environment variable {var} is not set (--password-env)"))?,
-        (None, None, Some(p)) => p.clone(),
-        (None, None, None) => return Err("no password given".to_owned()),
-    };
-    let port = a.port.unwrap_or(match a.tls {
-        ProbeTls::Imaps => 993,
-        ProbeTls::Starttls | ProbeTls::Plain => 143,
-    });
-    Ok(Settings {
-        host: a.host.clone(),
-        port,
-        tls: a.tls,
-        user: a.user.clone(),
-        password,
-        ca_file: a.ca_file.clone(),
-        insecure: a.insecure,
-        timeout: a.timeout,
-    })
 }
 
 /// The relay probe's report, or why the URL cannot be probed.

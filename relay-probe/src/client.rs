@@ -14,11 +14,11 @@ use super::codec::{encode, Decoder};
 pub use super::codec::{Inbound, Outbound, Protocol};
 use super::conn::{self, Conn, ConnWriter};
 use super::net::{self, Failure, ReadError};
+use super::options::Options;
 use super::upgrade;
-use super::Options;
-use crate::proto::client_info::{self, PROTOCOL_VERSION};
-use crate::proto::key::{short_hex, NodeKey};
-use crate::proto::v1x::handshake::client_auth;
+use relay_proto::client_info::{self, PROTOCOL_VERSION};
+use relay_proto::key::{short_hex, NodeKey};
+use relay_proto::v1x::handshake::client_auth;
 
 /// Why no frame came.
 #[derive(Debug)]
@@ -241,9 +241,4 @@ fn denied_1x(opts: &Options, name: &str, text: &str) -> String {
          needs --token TOKEN or ?token= in the URL"
     };
     format!("relay denied client {name}: ServerDeniesAuth({text:?}) ({why})")
-}
-
-/// `404 Not Found`, or `404` when the server sent no reason phrase.
-pub fn status_text(status: u16, reason: &str) -> String {
-    format!("{status} {reason}").trim_end().to_owned()
 }

@@ -1,6 +1,7 @@
-//! `uring-relay probe`: checks a running relay as an iroh client sees it
-//! (0.35 by default, or 1.x), for operators and monitoring (what derpprobe
-//! is for Tailscale).
+//! The relay probe behind `uring-relay probe` and `imap-meta probe`: checks
+//! a running relay as an iroh client sees it (0.35 by default, or 1.x), for
+//! operators and monitoring (what derpprobe is for Tailscale). The wire
+//! formats come from `relay-proto`; nothing here is the relay server.
 //!
 //! A run checks `/generate_204` (captive-portal challenge) and `/ping`,
 //! connects two clients with fresh keys, and sends `count` packets each
@@ -10,7 +11,7 @@
 //! this is a client tool and never touches the relay's I/O runtime.
 //!
 //! ```no_run
-//! use relay_core::probe;
+//! use relay_probe as probe;
 //! let opts = probe::Options::new("http://127.0.0.1:3340").expect("valid URL");
 //! let report = probe::run(&opts);
 //! println!("{}", report.text());
@@ -25,6 +26,7 @@ pub mod exchange;
 pub mod http;
 pub mod metrics;
 pub mod net;
+pub mod options;
 pub mod report;
 pub mod target;
 pub mod tls;
@@ -33,63 +35,12 @@ pub mod upgrade;
 use std::time::{Duration, Instant, SystemTime};
 
 pub use codec::Protocol;
+pub use options::{Options, DEFAULT_COUNT, DEFAULT_TIMEOUT, MAX_COUNT};
 pub use report::{Check, Report, Rtt, Status, CHECKS};
 pub use target::{Target, TargetError};
 pub use tls::TlsOptions;
 
 use net::Failure;
-
-/// Default wait for each step.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default packets per direction.
-pub const DEFAULT_COUNT: u32 = 5;
-/// Most packets per direction (they go out 10 ms apart).
-pub const MAX_COUNT: u32 = 10_000;
-
-/// What to probe and how patiently.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Options {
-    pub target: Target,
-    /// The wait for each step: a TCP connect, an HTTP answer, a client's
-    /// handshake, the echoes after a direction's last packet.
-    pub timeout: Duration,
-    /// Packets per direction, 1 to [`MAX_COUNT`] (clamped).
-    pub count: u32,
-    /// What the two clients speak.
-    pub protocol: Protocol,
-    /// An access token (`Authorization: Bearer`, 1.x only); the URL's
-    /// `?token=` also counts.
-    pub token: Option<String>,
-    /// Certificate checks for `https://`.
-    pub tls: TlsOptions,
-}
-
-impl Options {
-    /// Options for `url` with the default timeout, count and protocol.
-    pub fn new(url: &str) -> Result<Options, TargetError> {
-        Ok(Options {
-            target: Target::parse(url)?,
-            timeout: DEFAULT_TIMEOUT,
-            count: DEFAULT_COUNT,
-            protocol: Protocol::default(),
-            token: None,
-            tls: TlsOptions::default(),
-        })
-    }
-
-    /// What the report warns about.
-    fn warnings(&self) -> Vec<String> {
-        let mut w = Vec::new();
-        if self.target.tls && self.tls.insecure {
-            w.push(
-                "--insecure: the relay's TLS certificate was NOT verified; \
-                 clients that verify it may still fail"
-                    .to_owned(),
-            );
-        }
-        w
-    }
-}
 
 /// Runs every check once. Never panics on what the server sends; takes at
 /// most a few `timeout`s.

@@ -3,11 +3,11 @@
 
 use std::time::Instant;
 
-use super::client::{status_text, Protocol};
+use super::codec::Protocol;
 use super::conn::{Conn, ConnWriter};
 use super::net::{self, Failure, ReadError};
-use super::Options;
-use crate::proto::client_upgrade::{self, Upgrade, UpgradeError};
+use super::options::Options;
+use relay_proto::client_upgrade::{self, Upgrade, UpgradeError};
 
 /// A 101: the bytes that came after its head, and the chosen subprotocol.
 pub struct Switched {
@@ -126,4 +126,9 @@ fn refusal(opts: &Options, peer: &str, e: UpgradeError) -> String {
         e @ UpgradeError::Subprotocol { .. } => format!("relay at {at} {e}"),
         e => format!("{peer} is not an iroh relay: the relay upgrade {e}"),
     }
+}
+
+/// `404 Not Found`, or `404` when the server sent no reason phrase.
+fn status_text(status: u16, reason: &str) -> String {
+    format!("{status} {reason}").trim_end().to_owned()
 }

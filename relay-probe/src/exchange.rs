@@ -304,6 +304,6 @@ mod tests {
         assert_eq!(Probe::decode(b"uring-relay probe"), None);
         assert_eq!(Probe::decode(&[0u8; PACKET_LEN]), None);
         // Not a disco packet, so relays count it as ordinary data.
-        assert!(!crate::proto::frame::is_disco(&bytes));
+        assert!(!relay_proto::frame::is_disco(&bytes));
     }
 }

@@ -3,10 +3,10 @@
 //! (`iroh-relay-v2` / `-v1`) over a websocket. Bytes go through `proto`
 //! for every frame; this only maps them to what the probe cares about.
 
-use crate::proto::key::NodeKey;
-use crate::proto::v1x::{self, client as v1x_client, frame as v1x_frame};
-use crate::proto::ws::{self, Progress, Role, WsDecoder, WsItem};
-use crate::proto::{frame as v035_frame, stream, v035, Frame};
+use relay_proto::key::NodeKey;
+use relay_proto::v1x::{self, client as v1x_client, frame as v1x_frame};
+use relay_proto::ws::{self, Progress, Role, WsDecoder, WsItem};
+use relay_proto::{frame as v035_frame, stream, v035, Frame};
 
 /// What the probe's clients speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -226,7 +226,7 @@ fn from_035(frame: Frame<'_>) -> Inbound {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{ServerFrame, Transport};
+    use relay_proto::{ServerFrame, Transport};
 
     /// What a server writes for `frame` reaches a client of `protocol` as `want`.
     fn server_to_client(protocol: Protocol, wire: &mut [u8], want: Inbound) {

@@ -6,7 +6,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::http::token;
+use relay_proto::http::token;
 
 /// A parsed `http[s]://host[:port][/path][?query]` relay URL.
 #[derive(Debug, Clone, PartialEq, Eq)]

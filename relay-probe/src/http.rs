@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use rustls::ClientConfig;
 
+use super::codec::Protocol;
 use super::conn;
 use super::net::{self, Failure, ReadError};
 use super::target::Target;
-use super::Protocol;
 
 /// Longest response head read.
 const MAX_HEAD: usize = 16 * 1024;
@@ -45,7 +45,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Response>, String> {
         Ok(httparse::Status::Complete(_)) => Ok(Some(Response {
             status: resp.code.unwrap_or(0),
             reason: resp.reason.unwrap_or_default().to_owned(),
-            headers: crate::http::owned_headers(resp.headers),
+            headers: relay_proto::http::owned_headers(resp.headers),
         })),
         Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => {
             Err(format!("a response head longer than {MAX_HEAD} bytes"))

@@ -137,7 +137,7 @@ pub fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::report::Check;
+    use crate::report::Check;
     use std::time::{Duration, UNIX_EPOCH};
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::{metrics, run, Options, Protocol, Report, TlsOptions};
 
 /// `uring-relay probe`'s options (the subcommand's help text is in
-/// `bin/uring-relay.rs`).
+/// `relay-core/src/bin/uring-relay/main.rs`).
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
 Protocols (--protocol): derp (default) and ws are iroh 0.35 clients, over
