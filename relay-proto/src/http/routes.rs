@@ -4,9 +4,9 @@
 
 use std::time::SystemTime;
 
+use super::outcome::Outcome;
 use super::request::{parse_head, Head, HeadError};
 use super::response::Response;
-use crate::Dialect;
 
 const INDEX_HTML: &str = "<html><body>\n<h1>Iroh Relay</h1>\n<p>\n  This is an <a href=\"https://iroh.computer/\">Iroh</a> Relay server.\n</p>\n</body></html>\n";
 const ROBOTS_TXT: &str = "User-agent: *\nDisallow: /\n";
@@ -16,40 +16,6 @@ const HEALTHZ: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     "\",\"git_hash\":\"unknown\",\"server\":\"uring-relay\"}"
 );
-
-/// What the connection does after the bytes at the start of the buffer.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// The head is not complete yet.
-    Partial,
-    /// Write `reply`, drop `consumed` bytes, then read the next request
-    /// (or close, if `close`).
-    Reply {
-        reply: Vec<u8>,
-        consumed: usize,
-        close: bool,
-    },
-    /// Write `reply` (a 101); bytes after `consumed` begin the frame stream.
-    Upgrade {
-        reply: Vec<u8>,
-        consumed: usize,
-        dialect: Dialect,
-        /// The access token presented (`Authorization: Bearer`, `?token=`).
-        token: Option<String>,
-    },
-}
-
-impl Outcome {
-    pub(super) fn not_found(head: &Head, now: SystemTime) -> Outcome {
-        Outcome::Reply {
-            reply: Response::new(404, "Not Found")
-                .body("Not Found")
-                .encode(now),
-            consumed: head.len,
-            close: !head.keep_alive(),
-        }
-    }
-}
 
 /// Handles the request head at the start of `buf`.
 pub fn handle(buf: &[u8], now: SystemTime) -> Outcome {
@@ -114,7 +80,7 @@ fn valid_challenge(c: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Transport;
+    use crate::{Dialect, Transport};
 
     fn reply(req: &str) -> (String, usize, bool) {
         match handle(req.as_bytes(), SystemTime::UNIX_EPOCH) {

@@ -12,9 +12,9 @@
 
 use std::time::SystemTime;
 
+use super::outcome::Outcome;
 use super::request::Head;
 use super::response::Response;
-use super::routes::Outcome;
 use super::token;
 use crate::v1x::Version;
 use crate::{Dialect, Transport};
