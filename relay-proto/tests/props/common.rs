@@ -63,6 +63,31 @@ pub fn bytes_between(min: usize, max: usize) -> impl Strategy<Value = Vec<u8>> +
     (len, any::<u64>()).prop_map(|(n, seed)| fill(n, seed))
 }
 
+/// Sizes of successive reads, used round-robin until the input is
+/// exhausted: byte by byte, small, or large.
+pub fn reads() -> impl Strategy<Value = Vec<usize>> {
+    prop_oneof![
+        prop::collection::vec(1..=3usize, 1..8),
+        prop::collection::vec(1..=64usize, 1..8),
+        prop::collection::vec(1..=100_000usize, 1..4),
+    ]
+}
+
+/// `input` cut into reads of the sizes in `sizes`, round-robin.
+pub fn split<'a>(input: &'a [u8], sizes: &[usize]) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for &n in sizes.iter().cycle() {
+        if at == input.len() {
+            break;
+        }
+        let end = (at + n.max(1)).min(input.len());
+        out.push(&input[at..end]);
+        at = end;
+    }
+    out
+}
+
 /// One websocket frame, written from RFC 6455 §5.2 directly (not with the
 /// crate's helpers), so the decoder is checked against an independent
 /// encoder.
