@@ -56,7 +56,6 @@ pub enum HeadError {
     TooLarge,
 }
 
-/// Parses a complete head from `buf`, `Ok(None)` if more bytes are needed.
 /// Parsed headers as (lowercase name, value) pairs.
 pub fn owned_headers(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> {
     headers
@@ -70,6 +69,9 @@ pub fn owned_headers(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> 
         .collect()
 }
 
+/// Parses a complete head from `buf`, `Ok(None)` if more bytes are needed.
+/// A head over [`MAX_HEAD_LEN`] or with over 64 headers is
+/// [`HeadError::TooLarge`].
 pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
