@@ -7,6 +7,7 @@ const MAX_HEADERS: usize = 64;
 /// The parts of a request head the relay routes on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
+    /// The method as sent (case kept).
     pub method: String,
     /// Path without the query string.
     pub path: String,
@@ -48,6 +49,7 @@ impl Head {
     }
 }
 
+/// Why a request head is refused; both are answered and closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeadError {
     /// Malformed request line or header: 400.
