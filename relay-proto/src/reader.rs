@@ -78,7 +78,9 @@ pub enum Step<R> {
         /// Bytes to drop from the buffer start.
         consumed: usize,
     },
-    /// Answer with these bytes (a websocket Pong), then go on.
+    /// Answer with these bytes (a websocket Pong), then go on. The Pong is
+    /// unmasked, as a server writes it: a client-role caller must not send
+    /// it as is (a server closes on an unmasked frame).
     Reply {
         /// The answer to write.
         bytes: Vec<u8>,
