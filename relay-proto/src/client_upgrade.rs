@@ -16,7 +16,10 @@ pub enum Upgrade<'a> {
     /// `Upgrade: websocket` with the base64 `key`; `protocols` is the
     /// `Sec-WebSocket-Protocol` offer (1.x), `None` for 0.35.
     Websocket {
+        /// The base64 `Sec-WebSocket-Key` (16 random bytes, see [`websocket_key`]).
         key: &'a str,
+        /// The `Sec-WebSocket-Protocol` offer, comma-separated (1.x); `None` for a
+        /// 0.35 client.
         protocols: Option<&'a str>,
     },
 }
@@ -62,19 +65,32 @@ pub fn websocket_key() -> String {
 /// Why the server did not switch protocols as asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpgradeError {
+    /// The answer does not parse as an HTTP response head (httparse's reason).
     #[error("the answer is not HTTP ({0})")]
     NotHttp(String),
+    /// No complete head within [`MAX_RESPONSE_HEAD`] bytes.
     #[error("the response head is longer than {MAX_RESPONSE_HEAD} bytes")]
     TooLong,
+    /// Any status but 101.
     #[error("answered {status} {reason}")]
-    Status { status: u16, reason: String },
+    Status {
+        /// The status code.
+        status: u16,
+        /// The reason phrase as sent.
+        reason: String,
+    },
+    /// `Sec-WebSocket-Accept` is not the value derived from the key sent.
     #[error("answered 101 with a wrong Sec-WebSocket-Accept")]
     BadAccept,
+    /// A 101 to a websocket upgrade without `Upgrade: websocket`.
     #[error("answered 101 without `Upgrade: websocket`")]
     NotWebsocket,
+    /// Protocols were offered and the 101 echoed none of them.
     #[error("answered 101 with Sec-WebSocket-Protocol {echoed:?}, not one of {offered:?}")]
     Subprotocol {
+        /// The answer's `Sec-WebSocket-Protocol`, if it had one.
         echoed: Option<String>,
+        /// What the request offered.
         offered: String,
     },
 }
@@ -83,7 +99,9 @@ pub enum UpgradeError {
 /// subprotocol the server chose.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Switched {
+    /// Length of the response head: the frame stream starts at this offset.
     pub head_len: usize,
+    /// The `Sec-WebSocket-Protocol` the server chose, if it sent one.
     pub protocol: Option<String>,
 }
 

@@ -10,12 +10,13 @@ use super::key::NodeKey;
 pub struct Datagram<'a> {
     /// ECN codepoint, two bits.
     pub ecn: u8,
-    /// Bytes per datagram when `contents` is a batch of them (1.x GSO).
+    /// GSO segment size (1.x batches): `contents` is a run of datagrams of
+    /// this many bytes, the last possibly shorter. The relay does not check it.
     pub segment: Option<u16>,
     /// A 0.35 disco packet, decided once when it is read (the reference
     /// counts them apart); never set for 1.x.
     pub disco: bool,
-    /// The packet itself.
+    /// The bytes relayed, unchanged.
     pub contents: &'a [u8],
 }
 
@@ -36,7 +37,9 @@ impl<'a> Datagram<'a> {
 pub enum Event<'a> {
     /// Relay `datagram` to `dst` (whose key the caller still validates).
     Forward {
+        /// The destination's key as received.
         dst: &'a NodeKey,
+        /// The packet to relay.
         datagram: Datagram<'a>,
     },
     /// A datagram the server drops without closing anyone: one whose
@@ -44,6 +47,7 @@ pub enum Event<'a> {
     Unforwardable,
     /// Answer with a Pong.
     Ping([u8; 8]),
+    /// A client's answer to a server Ping, with its 8 bytes.
     Pong([u8; 8]),
     /// A valid frame the relay ignores.
     Ignored,
@@ -54,8 +58,12 @@ pub enum Event<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Status {
+    /// The connection is healthy (again).
     Healthy = 0,
+    /// Another connection took over this endpoint id: this one receives
+    /// nothing more.
     SameEndpointIdConnected = 1,
+    /// The client is over its receive rate limit: reading from it pauses.
     RateLimited = 2,
 }
 
@@ -75,7 +83,9 @@ impl Status {
 /// A control frame the server sends, in either family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerFrame<'a> {
+    /// A liveness check: the client answers with a Pong of the same 8 bytes.
     Ping([u8; 8]),
+    /// The answer to a client's Ping, echoing its 8 bytes.
     Pong([u8; 8]),
     /// The peer left: PeerGone (0.35) or EndpointGone (1.x).
     Gone(&'a NodeKey),
@@ -83,8 +93,11 @@ pub enum ServerFrame<'a> {
     Health(&'a str),
     /// 1.x only.
     Status(Status),
+    /// The server is restarting: reconnect later.
     Restarting {
+        /// How long the client should wait before reconnecting, in milliseconds.
         reconnect_in_ms: u32,
+        /// How long it should keep trying, in milliseconds.
         try_for_ms: u32,
     },
 }

@@ -12,7 +12,9 @@ use super::{v035, Transport, KEY_LEN};
 /// frame numbers collide and their packets differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
+    /// iroh 0.35 (protocol version 3), derp stream or websocket.
     V035 = 0,
+    /// iroh 1.x (`iroh-relay-v1`, `-v2`), websocket only.
     V1x = 1,
 }
 
@@ -36,6 +38,7 @@ pub enum RxCharge {
 }
 
 impl Family {
+    /// Every family, in the order the metrics list them.
     pub const ALL: [Family; 2] = [Family::V035, Family::V1x];
 
     /// The value of the `family` metrics label.
@@ -75,7 +78,9 @@ impl Family {
 /// A connection's protocol: the family and its framing or version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
+    /// iroh 0.35 over the framing its upgrade chose.
     V035(Transport),
+    /// iroh 1.x with the negotiated subprotocol version.
     V1x(Version),
 }
 
@@ -95,8 +100,10 @@ impl std::fmt::Display for Dialect {
 /// Why a client is closed after its handshake, in either family.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
+    /// A 0.35 frame broke the protocol.
     #[error(transparent)]
     V035(#[from] ServeError),
+    /// A 1.x frame broke the protocol.
     #[error(transparent)]
     V1x(#[from] v1x::frame::FrameError),
 }
@@ -104,11 +111,14 @@ pub enum ProtocolError {
 /// How the frame type is written at the start of a websocket message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TypeCoding {
+    /// One byte (0.35).
     Byte,
+    /// A QUIC varint, non-minimal forms accepted (1.x).
     Varint,
 }
 
 impl Dialect {
+    /// The family, which picks the client registry.
     pub fn family(self) -> Family {
         match self {
             Dialect::V035(_) => Family::V035,
@@ -116,10 +126,13 @@ impl Dialect {
         }
     }
 
+    /// Whether frames travel as websocket messages (all but the 0.35 derp
+    /// framing).
     pub fn is_websocket(self) -> bool {
         !matches!(self, Dialect::V035(Transport::Derp))
     }
 
+    /// How this dialect writes the frame type in a websocket message.
     pub fn type_coding(self) -> TypeCoding {
         match self {
             Dialect::V035(_) => TypeCoding::Byte,

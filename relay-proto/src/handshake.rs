@@ -25,6 +25,7 @@ pub const MAX_FRAME: usize = 4096;
 /// A client whose signature verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
+    /// The client's public key, proven by its signature.
     pub key: NodeKey,
     /// The 0.35 ClientInfo version, checked only after access control.
     version: Option<u64>,
@@ -54,7 +55,9 @@ impl Signed {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{why}")]
 pub struct Failure {
+    /// Bytes to write before closing (a 1.x denial), if any.
     pub reply: Option<Vec<u8>>,
+    /// Why, for the log.
     pub why: String,
 }
 

@@ -9,6 +9,7 @@
 //! private. `docs/` describes both protocols.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod client_upgrade;
 pub mod datagram;

@@ -18,6 +18,7 @@ pub fn decode_varint(buf: &[u8]) -> Option<u64> {
     None
 }
 
+/// Appends `v` as a varint in its shortest form (1 to 10 bytes).
 pub fn encode_varint(mut v: u64, out: &mut Vec<u8>) {
     loop {
         let byte = (v & 0x7f) as u8;

@@ -69,11 +69,14 @@ impl TokenBucket {
 /// The per-client receive limit from `[limits.client.rx]`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RxLimit {
+    /// Sustained rate, in bytes per second.
     pub bytes_per_second: f64,
+    /// Bucket size, in bytes: what may arrive at once after a quiet spell.
     pub burst_bytes: f64,
 }
 
 impl RxLimit {
+    /// A full bucket with these settings, starting at `now`.
     pub fn bucket(&self, now: Instant) -> TokenBucket {
         TokenBucket::new(self.bytes_per_second, self.burst_bytes, now)
     }

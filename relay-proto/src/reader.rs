@@ -13,20 +13,33 @@ use super::Transport;
 pub enum Next {
     /// A frame whose payload is `buf[start..end]`; `consumed` bytes used.
     Frame {
+        /// The frame type.
         ty: u64,
+        /// Offset of the payload in the buffer.
         start: usize,
+        /// Offset one past the payload.
         end: usize,
+        /// Bytes the frame took from the buffer start, headers included.
         consumed: usize,
     },
     /// A reassembled websocket message: take it with
     /// [`FrameReader::message`].
-    Message { consumed: usize },
+    Message {
+        /// Bytes the final fragment took from the buffer start.
+        consumed: usize,
+    },
     /// Bytes that carry nothing for the relay (websocket control, text).
-    Skip { consumed: usize },
+    Skip {
+        /// Bytes to drop from the buffer start.
+        consumed: usize,
+    },
     /// A websocket Ping whose payload is `buf[start..end]`.
     WsPing {
+        /// Offset of the payload in the buffer.
         start: usize,
+        /// Offset one past the payload.
         end: usize,
+        /// Bytes the Ping took from the buffer start.
         consumed: usize,
     },
     /// The peer ended the session (websocket Close).
@@ -35,12 +48,16 @@ pub enum Next {
     Need(usize),
 }
 
+/// Why a reader gives up; each ends the connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReadError {
+    /// A 0.35 stream frame over 1 MiB, or an empty 0.35 message.
     #[error(transparent)]
     Frame(#[from] FrameError),
+    /// A 1.x message that is empty or whose type does not decode.
     #[error(transparent)]
     V1x(#[from] v1x::frame::FrameError),
+    /// The websocket framing is broken.
     #[error(transparent)]
     Ws(#[from] WsError),
 }
@@ -50,27 +67,42 @@ pub enum ReadError {
 pub enum Step<R> {
     /// A frame was handed to the callback, which returned `out`.
     Frame {
+        /// What the callback returned.
         out: R,
+        /// Bytes to drop from the buffer start.
         consumed: usize,
     },
+    /// Bytes with nothing for the caller (a websocket Pong, a text, a
+    /// fragment): drop them and go on.
     Skip {
+        /// Bytes to drop from the buffer start.
         consumed: usize,
     },
-    /// Answer with these bytes (a websocket Pong), then go on.
+    /// Answer with these bytes (a websocket Pong), then go on. The Pong is
+    /// unmasked, as a server writes it: a client-role caller must not send
+    /// it as is (a server closes on an unmasked frame).
     Reply {
+        /// The answer to write.
         bytes: Vec<u8>,
+        /// Bytes to drop from the buffer start.
         consumed: usize,
     },
+    /// The peer sent a websocket Close: end the session.
     Close,
+    /// At least this many bytes, counted from the buffer start, are needed.
     Need(usize),
 }
 
 /// Frame extraction state for one connection.
 #[derive(Debug)]
 pub enum FrameReader {
+    /// The 0.35 stream framing: no state between reads.
     Derp,
+    /// Websocket messages, one frame each.
     Websocket {
+        /// The fragment state.
         decoder: WsDecoder,
+        /// How the frame type is written.
         types: TypeCoding,
     },
 }
@@ -81,6 +113,8 @@ impl FrameReader {
         Self::new(dialect, Role::Server)
     }
 
+    /// A reader on the `role` side (a server requires masked websocket
+    /// frames).
     pub fn new(dialect: Dialect, role: Role) -> Self {
         match dialect {
             Dialect::V035(Transport::Derp) => Self::Derp,
@@ -192,6 +226,7 @@ impl FrameReader {
         }
     }
 
+    /// Frees the reassembled message, after [`FrameReader::message`].
     pub fn clear_message(&mut self) {
         if let FrameReader::Websocket { decoder, .. } = self {
             decoder.clear_message();

@@ -32,6 +32,7 @@ pub struct SigCheck {
 }
 
 impl SigCheck {
+    /// A check of `sig` over `msg` by `key` (the message is copied).
     pub fn new(key: VerifyingKey, sig: &[u8; 64], msg: &[u8]) -> Self {
         Self {
             key,

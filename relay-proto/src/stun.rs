@@ -11,6 +11,7 @@ const ATTR_XOR_MAPPED_ADDRESS: u16 = 0x0020;
 const ATTR_FINGERPRINT: u16 = 0x8028;
 const FINGERPRINT_XOR: u32 = 0x5354_554e;
 
+/// Why a datagram gets no STUN answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StunError {
     /// Not STUN at all (fails the quick filter).

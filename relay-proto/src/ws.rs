@@ -24,24 +24,35 @@ pub const MAX_MESSAGE: usize = MAX_FRAME_SIZE + 1;
 /// Which side of the connection decodes: a server requires masked frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// Decodes what a client sends: frames must be masked.
     Server,
+    /// Decodes what a server sends, masked or not.
     Client,
 }
 
+/// Why a websocket stream is refused; each ends the connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WsError {
+    /// The frame header does not parse (tungstenite's reason).
     #[error("websocket header: {0}")]
     Header(String),
+    /// A server got an unmasked frame.
     #[error("unmasked frame from client")]
     Unmasked,
+    /// A reserved bit is set (no extension is negotiated).
     #[error("reserved bits set")]
     Reserved,
+    /// A message longer than the limit, in bytes (one frame, or the
+    /// fragments so far).
     #[error("message of {0} bytes exceeds the limit")]
     TooLarge(u64),
+    /// A control frame that is fragmented or carries over 125 bytes.
     #[error("bad control frame")]
     BadControl,
+    /// A continuation frame with no message open.
     #[error("continuation without a message")]
     StrayContinuation,
+    /// A new data frame while a fragmented message is open.
     #[error("new data frame inside a fragmented message")]
     Interleaved,
 }
@@ -66,7 +77,12 @@ pub enum WsItem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
     /// `consumed` bytes at the start of the buffer formed `item`.
-    Item { item: WsItem, consumed: usize },
+    Item {
+        /// What the frame amounted to.
+        item: WsItem,
+        /// Bytes the frame took.
+        consumed: usize,
+    },
     /// At least this many bytes (from the buffer start) are needed.
     Need(usize),
 }
@@ -89,6 +105,7 @@ pub struct WsDecoder {
 }
 
 impl WsDecoder {
+    /// A decoder for the `role` side, its limit at [`MAX_MESSAGE`].
     pub fn new(role: Role) -> Self {
         Self {
             role,

@@ -15,14 +15,21 @@ pub enum Outcome {
     /// Write `reply`, drop `consumed` bytes, then read the next request
     /// (or close, if `close`).
     Reply {
+        /// The whole response, head and body.
         reply: Vec<u8>,
+        /// Bytes of the buffer this took: the head, or the whole buffer when
+        /// the head is refused (400, 431).
         consumed: usize,
+        /// Whether to close after writing `reply`.
         close: bool,
     },
     /// Write `reply` (a 101); bytes after `consumed` begin the frame stream.
     Upgrade {
+        /// The 101 response.
         reply: Vec<u8>,
+        /// Length of the request head.
         consumed: usize,
+        /// What the connection speaks from now on.
         dialect: Dialect,
         /// The access token presented (`Authorization: Bearer`, `?token=`).
         token: Option<String>,

@@ -7,6 +7,7 @@ const MAX_HEADERS: usize = 64;
 /// The parts of a request head the relay routes on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head {
+    /// The method as sent (case kept).
     pub method: String,
     /// Path without the query string.
     pub path: String,
@@ -48,6 +49,7 @@ impl Head {
     }
 }
 
+/// Why a request head is refused; both are answered and closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeadError {
     /// Malformed request line or header: 400.
@@ -56,7 +58,6 @@ pub enum HeadError {
     TooLarge,
 }
 
-/// Parses a complete head from `buf`, `Ok(None)` if more bytes are needed.
 /// Parsed headers as (lowercase name, value) pairs.
 pub fn owned_headers(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> {
     headers
@@ -70,6 +71,9 @@ pub fn owned_headers(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> 
         .collect()
 }
 
+/// Parses a complete head from `buf`, `Ok(None)` if more bytes are needed.
+/// A head over [`MAX_HEAD_LEN`] or with over 64 headers is
+/// [`HeadError::TooLarge`].
 pub fn parse_head(buf: &[u8]) -> Result<Option<Head>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);

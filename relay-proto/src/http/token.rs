@@ -4,6 +4,8 @@
 
 use super::request::Head;
 
+/// The token `head` presents: the first `Authorization: Bearer` value,
+/// else the first `token=` query parameter (see the module notes).
 pub fn of(head: &Head) -> Option<String> {
     for value in head.headers_named("authorization") {
         if let Some((scheme, token)) = value.split_once(' ') {

@@ -31,15 +31,22 @@ pub trait Relay {
 /// Events a [`Relay`] may count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Note {
-    /// A client Ping; `answered` if its Pong was queued.
-    Ping { answered: bool },
+    /// A client Ping.
+    Ping {
+        /// Whether its Pong was queued.
+        answered: bool,
+    },
     /// A datagram its receiver would reject (dropped, nobody closed).
     Unforwardable,
     /// A valid frame the relay has no use for.
     Ignored,
-    /// Reading paused at the receive limit with `held` bytes already read;
-    /// `first` the first time for this connection.
-    RateLimited { held: usize, first: bool },
+    /// Reading paused at the receive limit.
+    RateLimited {
+        /// Bytes already read that wait with it.
+        held: usize,
+        /// The first time for this connection.
+        first: bool,
+    },
 }
 
 /// What the connection does after [`super::Session::handle_input`].
@@ -57,12 +64,16 @@ pub enum Flow {
 /// Why a relaying client is closed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RelayError {
+    /// The framing is broken (stream header, websocket).
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// A frame breaks its family's rules.
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
+    /// A packet for a key that is not a valid public key.
     #[error("destination key is not a valid ed25519 point")]
     InvalidKey,
+    /// Input before admission, or after the close.
     #[error("the session is not relaying")]
     NotRelaying,
 }

@@ -22,20 +22,29 @@ pub enum Setup {
     /// Write this reply, then call [`Session::setup`] again (the next
     /// request may already be in the buffer).
     Write(Vec<u8>),
-    /// The request upgraded to `dialect`: write these bytes (the 101 and,
-    /// for 1.x, the challenge), then call [`Session::setup`] again.
-    Upgrade { reply: Vec<u8>, dialect: Dialect },
+    /// The request upgraded: write `reply`, then call [`Session::setup`]
+    /// again.
+    Upgrade {
+        /// The 101 and, for 1.x, the challenge, for one write.
+        reply: Vec<u8>,
+        /// What the connection speaks from now on.
+        dialect: Dialect,
+    },
     /// Check this signature and report with [`Session::signature`].
     Verify(Box<SigCheck>),
     /// Ask access control about [`Session::key`] (which presented
     /// [`Session::token`]) and report with [`Session::access`].
     Authorize,
-    /// Admitted: the session relays. Register the client and send
-    /// `confirm` (1.x's ServerConfirmsAuth) before anything else.
-    Admitted { confirm: Option<Vec<u8>> },
-    /// Write `reply` if there is one, then close.
+    /// Admitted: the session relays. Register the client.
+    Admitted {
+        /// Sent before anything else (1.x's ServerConfirmsAuth).
+        confirm: Option<Vec<u8>>,
+    },
+    /// The connection ends.
     Close {
+        /// Written first, if there is one (a 4xx, Health, ServerDeniesAuth).
         reply: Option<Vec<u8>>,
+        /// Why.
         end: SetupEnd,
     },
 }
@@ -52,8 +61,10 @@ pub enum SetupEnd {
     /// The peer closed the websocket during the handshake.
     #[error("closed by peer")]
     Closed,
+    /// The first frame, its signature or its version was refused.
     #[error("handshake failed: {0}")]
     Handshake(String),
+    /// Access control refused the key.
     #[error("access denied")]
     Denied,
 }

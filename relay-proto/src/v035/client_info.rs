@@ -19,23 +19,31 @@ const MESSAGE_OFFSET: usize = MAGIC.len() + KEY_LEN + SIG_LEN;
 /// A verified handshake.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientInfo {
+    /// The client's public key.
     pub key: NodeKey,
+    /// The protocol version it speaks (servers accept [`PROTOCOL_VERSION`]).
     pub version: u64,
 }
 
 /// Why a handshake is refused. All are answered by a silent close.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HandshakeError {
+    /// Shorter than magic, key and signature (105 bytes).
     #[error("ClientInfo too short ({0} bytes)")]
     TooShort(usize),
+    /// Does not start with [`MAGIC`].
     #[error("bad magic")]
     BadMagic,
+    /// The key field is not an ed25519 point.
     #[error("client key is not a valid ed25519 point")]
     InvalidKey,
+    /// The signature over the message does not verify.
     #[error("signature does not verify")]
     BadSignature,
+    /// The message is not a postcard varint.
     #[error("ClientInfo message does not decode")]
     BadMessage,
+    /// A version other than [`PROTOCOL_VERSION`].
     #[error("unsupported protocol version {0}")]
     UnsupportedVersion(u64),
 }
@@ -53,6 +61,7 @@ pub fn verify(payload: &[u8]) -> Result<ClientInfo, HandshakeError> {
 /// batch, see [`crate::sig`]).
 #[derive(Debug, Clone)]
 pub struct Unchecked {
+    /// The signature left to check.
     pub sig: SigCheck,
     key: NodeKey,
     /// Decoded now, reported only after the signature, as the reference.

@@ -7,19 +7,30 @@ use crate::{KEY_LEN, MAX_PACKET_SIZE};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum FrameType {
+    /// C→S: the signed handshake, the first frame.
     ClientInfo = 2,
+    /// C→S: destination key ‖ packet.
     SendPacket = 4,
+    /// S→C: source key ‖ packet.
     RecvPacket = 5,
+    /// S→C, empty; the relay never sends it.
     KeepAlive = 6,
+    /// C→S, one byte, 0 or 1; ignored.
     NotePreferred = 7,
+    /// S→C: the key of a peer that left.
     PeerGone = 8,
+    /// Either way: 8 bytes to echo in a Pong.
     Ping = 12,
+    /// Either way: the 8 bytes of the Ping answered.
     Pong = 13,
+    /// S→C: a UTF-8 text; from a client it is an error.
     Health = 14,
+    /// S→C: the server restarts; when to reconnect and how long to try.
     Restarting = 15,
 }
 
 impl FrameType {
+    /// The type of a type byte; `None` for a number 0.35 does not define.
     pub fn from_u8(v: u8) -> Option<Self> {
         Some(match v {
             2 => Self::ClientInfo,
@@ -40,18 +51,25 @@ impl FrameType {
 /// Why a frame was rejected. Every variant ends the connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
+    /// A type byte 0.35 does not define.
     #[error("unknown frame type {0}")]
     UnknownType(u8),
+    /// A stream frame announcing more than 1 MiB.
     #[error("frame length {0} exceeds the limit")]
     TooLarge(usize),
+    /// A payload of the wrong size for its type.
     #[error("{0:?} frame has invalid length {1}")]
     BadLength(FrameType, usize),
+    /// A packet over [`MAX_PACKET_SIZE`] bytes.
     #[error("packet of {0} bytes exceeds 65536")]
     PacketTooLarge(usize),
+    /// A NotePreferred byte other than 0 or 1.
     #[error("NotePreferred value {0} is not 0 or 1")]
     BadPreferred(u8),
+    /// A Health text that is not UTF-8.
     #[error("Health text is not UTF-8")]
     BadHealthText,
+    /// A websocket message without a type byte.
     #[error("empty message")]
     Empty,
 }
@@ -62,28 +80,45 @@ pub enum FrameError {
 /// destination only when it is not a connected client (see `key`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame<'a> {
+    /// The handshake payload, checked by [`crate::client_info`].
     ClientInfo(&'a [u8]),
+    /// A packet for another client.
     SendPacket {
+        /// The destination's key.
         dst: &'a NodeKey,
+        /// The packet, at most 64 KiB.
         packet: &'a [u8],
     },
+    /// A packet relayed from another client.
     RecvPacket {
+        /// The sender's key.
         src: &'a NodeKey,
+        /// The packet, at most 64 KiB.
         packet: &'a [u8],
     },
+    /// Empty; ignored.
     KeepAlive,
+    /// Whether this relay is the client's home relay; ignored.
     NotePreferred(bool),
+    /// A peer the client sent to has left.
     PeerGone(&'a NodeKey),
+    /// 8 bytes to echo in a Pong.
     Ping([u8; 8]),
+    /// The 8 bytes of the Ping answered.
     Pong([u8; 8]),
+    /// A text the client logs (a denial is `not authenticated`).
     Health(&'a str),
+    /// The server is restarting.
     Restarting {
+        /// Wait this long before reconnecting, in milliseconds.
         reconnect_in_ms: u32,
+        /// Keep trying for this long, in milliseconds.
         try_for_ms: u32,
     },
 }
 
 impl Frame<'_> {
+    /// The frame's type.
     pub fn frame_type(&self) -> FrameType {
         match self {
             Frame::ClientInfo(_) => FrameType::ClientInfo,

@@ -11,10 +11,13 @@ use crate::Transport;
 /// Why a 0.35 client is closed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ServeError {
+    /// The frame breaks the size or value rules.
     #[error(transparent)]
     Frame(#[from] FrameError),
+    /// A key field is not an ed25519 point.
     #[error("key is not a valid ed25519 point")]
     InvalidKey,
+    /// The client sent a Health frame, which only servers send.
     #[error("client sent a Health frame")]
     Health,
 }

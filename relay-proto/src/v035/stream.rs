@@ -8,6 +8,7 @@ use crate::MAX_FRAME_SIZE;
 /// A complete frame located in a buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawFrame {
+    /// The type byte.
     pub ty: u8,
     /// Payload start offset (always `HEADER_LEN`).
     pub start: usize,

@@ -12,21 +12,32 @@ use crate::KEY_LEN;
 /// A frame a server may send to a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerMsg<'a> {
+    /// The 16 bytes to sign.
     Challenge([u8; 16]),
+    /// The handshake succeeded.
     Confirmed,
     /// The denial reason (postcard string; lossy if not UTF-8).
     Denied(String),
+    /// A datagram relayed from another endpoint.
     Datagram {
+        /// The sender's endpoint id.
         src: &'a NodeKey,
+        /// ECN cut to two bits; a zero segment size reads as none.
         datagram: Datagram<'a>,
     },
+    /// An endpoint the client sent to has left.
     Gone(&'a NodeKey),
+    /// 8 bytes to echo in a Pong.
     Ping([u8; 8]),
+    /// The 8 bytes of the client's Ping.
     Pong([u8; 8]),
     /// v1 only: a text the client logs.
     Health(&'a [u8]),
+    /// The server is restarting.
     Restarting {
+        /// Wait this long before reconnecting, in milliseconds.
         reconnect_in_ms: u32,
+        /// Keep trying for this long, in milliseconds.
         try_for_ms: u32,
     },
     /// v2 only: the status byte (0 Healthy, 1 SameEndpointIdConnected, 2 RateLimited).

@@ -10,16 +10,27 @@ use crate::KEY_LEN;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum FrameType {
+    /// S→C: the 16-byte challenge.
     ServerChallenge = 0,
+    /// C→S: key ‖ `40` ‖ signature.
     ClientAuth = 1,
+    /// S→C: the handshake succeeded; empty.
     ServerConfirmsAuth = 2,
+    /// S→C: varint length ‖ UTF-8 reason.
     ServerDeniesAuth = 3,
+    /// C→S: destination ‖ ECN ‖ contents.
     ClientToRelayDatagram = 4,
+    /// C→S: destination ‖ ECN ‖ segment size (u16 BE) ‖ contents.
     ClientToRelayDatagramBatch = 5,
+    /// S→C: source ‖ ECN ‖ contents.
     RelayToClientDatagram = 6,
+    /// S→C: source ‖ ECN ‖ segment size (u16 BE) ‖ contents.
     RelayToClientDatagramBatch = 7,
+    /// S→C: the endpoint id of a peer that left.
     EndpointGone = 8,
+    /// Either way: 8 bytes to echo in a Pong.
     Ping = 9,
+    /// Either way: the 8 bytes of the Ping answered.
     Pong = 10,
     /// v1 only: UTF-8 text.
     Health = 11,
@@ -30,6 +41,7 @@ pub enum FrameType {
 }
 
 impl FrameType {
+    /// The type of a number; `None` above 13.
     pub fn from_u64(v: u64) -> Option<Self> {
         Some(match v {
             0 => Self::ServerChallenge,
@@ -60,16 +72,23 @@ pub const DATAGRAM_OVERHEAD: usize = KEY_LEN + 1 + 2;
 /// Why a client frame was rejected; each ends the connection.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
+    /// A message without a type.
     #[error("empty message")]
     Empty,
+    /// The type varint is cut short.
     #[error("frame type does not decode")]
     BadType,
+    /// A type number 1.x does not define.
     #[error("unknown frame type {0}")]
     UnknownType(u64),
+    /// A defined type this side may not receive here (a server type from a
+    /// client, a client type from a server, a second ClientAuth).
     #[error("{0:?} frame is not allowed here")]
     Unexpected(FrameType),
+    /// A payload of the wrong size for its type.
     #[error("{0:?} frame has invalid length {1}")]
     BadLength(FrameType, usize),
+    /// A payload over 65,536 bytes.
     #[error("frame payload of {0} bytes exceeds 65536")]
     TooLarge(usize),
 }
@@ -88,11 +107,16 @@ pub fn split_message(msg: &[u8]) -> Result<(u64, &[u8]), FrameError> {
 pub enum ClientFrame<'a> {
     /// ClientAuth, during the handshake only.
     ClientAuth(&'a [u8]),
+    /// A datagram for another endpoint (type 4, or 5 with a segment size).
     Datagram {
+        /// The destination endpoint id.
         dst: &'a NodeKey,
+        /// ECN cut to two bits; a zero segment size reads as none.
         datagram: Datagram<'a>,
     },
+    /// 8 bytes to echo in a Pong.
     Ping([u8; 8]),
+    /// The 8 bytes of the server's Ping.
     Pong([u8; 8]),
 }
 

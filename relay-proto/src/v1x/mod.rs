@@ -21,6 +21,7 @@ pub enum Version {
 }
 
 impl Version {
+    /// The `Sec-WebSocket-Protocol` token of this version.
     pub const fn token(self) -> &'static str {
         match self {
             Version::V1 => "iroh-relay-v1",
