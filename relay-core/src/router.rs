@@ -170,13 +170,9 @@ impl Batch {
         let mut rest = buf;
         std::iter::from_fn(move || {
             let head = rest.get(..RECORD_HEADER)?;
-            let family = match head[0] {
-                0 => Family::V035,
-                1 => Family::V1x,
-                other => {
-                    debug_assert!(false, "unknown batch family {other}");
-                    return None;
-                }
+            let Some(&family) = Family::ALL.get(usize::from(head[0])) else {
+                debug_assert!(false, "unknown batch family {}", head[0]);
+                return None;
             };
             let kind = match head[1] {
                 0 => RecordKind::Packet,

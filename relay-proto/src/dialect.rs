@@ -39,7 +39,11 @@ pub enum RxCharge {
 
 impl Family {
     /// Every family, in the order the metrics list them.
-    pub const ALL: [Family; 2] = [Family::V035, Family::V1x];
+    /// Every family, in the order of their discriminants (tables indexed
+    /// by family are `[T; Family::COUNT]`, indexed with `family as usize`).
+    pub const ALL: [Family; Family::COUNT] = [Family::V035, Family::V1x];
+    /// How many families there are.
+    pub const COUNT: usize = 2;
 
     /// The value of the `family` metrics label.
     pub const fn label(self) -> &'static str {

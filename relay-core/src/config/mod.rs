@@ -134,7 +134,7 @@ pub struct Policy {
     pub access: AccessConfig,
     /// The receive limit of each family's clients, indexed by [`Family`]
     /// (the burst defaults per family, [`Family::default_burst`]).
-    pub rx_limits: [Option<RxLimit>; 2],
+    pub rx_limits: [Option<RxLimit>; Family::COUNT],
     /// New connections per second and burst, for the whole server.
     pub accept_limit: Option<(f64, f64)>,
     /// Bytes of packets queued to clients (and between shards), server-wide.

@@ -185,7 +185,7 @@ pub static QUEUE_WAIT: Spec = Spec {
 #[derive(Debug)]
 pub struct ShardMetrics {
     pub shard: ShardCounters,
-    families: [FamilyCounters; 2],
+    families: [FamilyCounters; Family::COUNT],
     pub write_frames: Histogram,
     pub queue_wait: Histogram,
 }

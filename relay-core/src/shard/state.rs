@@ -26,7 +26,7 @@ pub struct Shard {
     pub policy: RefCell<Arc<Policy>>,
     /// Indexed by [`Family`]: the families' frame numbers collide, so a
     /// key connected over one is unknown to the other.
-    pub(super) registries: [RefCell<Registry<Client>>; 2],
+    pub(super) registries: [RefCell<Registry<Client>>; Family::COUNT],
     pub(super) outboxes: RefCell<Vec<Vec<u8>>>,
     /// Set while the flusher is due to run: outboxes go out once per
     /// runtime tick, after every reader woken in it has had its turn.
