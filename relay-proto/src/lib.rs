@@ -28,7 +28,7 @@ pub mod v1x;
 pub mod ws;
 
 // The 0.35 modules keep their old paths for loadgen and the benches.
-pub use v035::{client_info, frame, stream, HEADER_LEN};
+pub use v035::{client_info, frame, stream, Transport, HEADER_LEN};
 
 pub use datagram::{Datagram, Event, ServerFrame, Status};
 pub use dialect::{Dialect, Family};
@@ -43,36 +43,3 @@ pub const MAX_PACKET_SIZE: usize = 64 * 1024;
 pub const KEY_LEN: usize = 32;
 /// Packets a destination may have queued before new ones are dropped.
 pub const PER_CLIENT_QUEUE_DEPTH: usize = 512;
-
-/// The two framings a 0.35 client can choose at upgrade time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// `Upgrade: iroh derp http`: 5-byte-header stream frames.
-    Derp,
-    /// `Upgrade: websocket` without a subprotocol: one binary message per
-    /// frame.
-    Websocket,
-}
-
-impl Transport {
-    /// Appends a 0.35 `frame` as the server sends it on this transport.
-    pub fn encode(self, out: &mut Vec<u8>, frame: &Frame<'_>) {
-        match self {
-            Transport::Derp => stream::encode(out, frame),
-            Transport::Websocket => v035::message::encode(out, frame),
-        }
-    }
-
-    /// Appends the header of a RecvPacket carrying `packet_len` bytes, so
-    /// the caller can copy the key and packet straight after it.
-    pub fn write_recv_header(self, out: &mut Vec<u8>, packet_len: usize) {
-        let len = KEY_LEN + packet_len;
-        match self {
-            Transport::Derp => stream::write_header(out, FrameType::RecvPacket as u8, len),
-            Transport::Websocket => {
-                ws::write_header(out, 1 + len, None);
-                out.push(FrameType::RecvPacket as u8);
-            }
-        }
-    }
-}

@@ -10,6 +10,9 @@ pub mod frame;
 pub mod message;
 pub mod serve;
 pub mod stream;
+mod transport;
+
+pub use transport::Transport;
 
 /// Length of the stream frame header: type byte + u32 BE length.
 pub const HEADER_LEN: usize = 5;

@@ -6,7 +6,7 @@ use super::frame::{self, is_disco, Frame, FrameError};
 use super::{message, stream, HEADER_LEN};
 use crate::datagram::{Datagram, Event, ServerFrame};
 use crate::key::{is_valid_point, read_key, NodeKey};
-use crate::Transport;
+use super::Transport;
 
 /// Why a 0.35 client is closed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
