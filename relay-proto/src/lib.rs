@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod client_upgrade;
+pub mod client_writer;
 pub mod datagram;
 pub mod dialect;
 pub mod handshake;
