@@ -4,9 +4,10 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use crate::pattern::Pattern;
+use crate::protocol::Protocol;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -65,30 +66,6 @@ pub struct PumpArgs {
     /// Worker threads (1 = a single current-thread runtime).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// `Upgrade: iroh derp http` with 5-byte-header frames (what iroh 0.35 uses).
-    Derp,
-    /// `Upgrade: websocket`, one binary message per frame.
-    Ws,
-    /// iroh 1.x: websocket offering `iroh-relay-v2, iroh-relay-v1`, challenge handshake.
-    V2,
-    /// iroh 0.91-0.97: websocket offering only `iroh-relay-v1`.
-    V1,
-}
-
-impl Protocol {
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Derp => "derp",
-            Protocol::Ws => "ws",
-            Protocol::V2 => "v2",
-            Protocol::V1 => "v1",
-        }
-    }
 }
 
 #[derive(Debug, Args)]

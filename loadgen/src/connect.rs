@@ -12,8 +12,8 @@ use relay_proto::{Frame, Transport, MAX_FRAME_SIZE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::cli::Protocol;
 use crate::codec::{Decoder, Encoder};
+use crate::protocol::Protocol;
 use crate::upgrade;
 
 /// A client that finished its handshake.

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::cli::Protocol;
+use crate::protocol::Protocol;
 use crate::shared::Shared;
 use crate::stats::{self, Counter, Percentiles};
 

@@ -16,6 +16,7 @@ pub mod pattern;
 pub mod payload;
 pub mod procfs;
 pub mod progress;
+pub mod protocol;
 pub mod pump;
 pub mod report;
 pub mod rows;

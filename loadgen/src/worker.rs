@@ -12,9 +12,10 @@ use hdrhistogram::Histogram;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::cli::{Protocol, Rate};
+use crate::cli::Rate;
 use crate::connect::{self, ConnectError};
 use crate::groups::GroupHists;
+use crate::protocol::Protocol;
 use crate::shared::{Phase, Shared, ThreadCounters};
 use crate::stats;
 

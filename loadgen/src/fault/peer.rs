@@ -10,8 +10,8 @@ use relay_proto::frame::decode;
 use relay_proto::key::NodeKey;
 use relay_proto::Frame;
 
-use crate::cli::Protocol;
 use crate::connect::{self, Established};
+use crate::protocol::Protocol;
 
 use super::{source_ip, Counters, Ctx};
 

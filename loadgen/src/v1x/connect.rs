@@ -12,8 +12,8 @@ use relay_proto::v1x::handshake::client_auth;
 use tokio::io::AsyncWriteExt;
 
 use super::codec::{Codec, Masker};
-use crate::cli::Protocol;
 use crate::connect::{read_more, socket_for, ConnectError};
+use crate::protocol::Protocol;
 use crate::upgrade;
 use crate::wire::{Connected, Wire};
 
