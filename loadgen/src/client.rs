@@ -12,10 +12,11 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::cli::Rate;
+use crate::connect::Connected;
 use crate::payload;
 use crate::shared::{Phase, Shared};
 use crate::stats;
-use crate::wire::{Connected, Inbound, Wire};
+use crate::wire::{Inbound, Wire};
 use crate::worker::Local;
 
 /// Bytes requested per read.
@@ -318,7 +319,7 @@ impl Client {
                         }
                         _ => bad += 1,
                     },
-                    Inbound::Ping => pings += 1,
+                    Inbound::Ping(_) => pings += 1,
                     Inbound::Quiet => {}
                     Inbound::Notice => notices += 1,
                     Inbound::Gone => gone += 1,
@@ -351,7 +352,7 @@ impl Client {
                 Ok(d) => d,
                 Err(e) => {
                     ctr.protocol_errors.add(1);
-                    return Err(End::Protocol(e));
+                    return Err(End::Protocol(e.to_string()));
                 }
             };
             if let Some(e) = fail {

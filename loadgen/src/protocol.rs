@@ -1,7 +1,9 @@
-//! Which client a loadgen client is: iroh 0.35 over the derp upgrade or a
-//! websocket, or iroh 1.x offering v2 or only v1.
+//! Which client a loadgen client is: the upgrade it asks for and the
+//! frames it speaks afterwards.
 
 use clap::ValueEnum;
+use relay_proto::v1x::Version;
+use relay_proto::{Dialect, Transport};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -23,6 +25,18 @@ impl Protocol {
             Protocol::Ws => "ws",
             Protocol::V2 => "v2",
             Protocol::V1 => "v1",
+        }
+    }
+
+    /// The frames spoken after the upgrade. A v2 client that the server
+    /// answers with v1 frames the same way: the versions differ only in
+    /// what the server sends.
+    pub fn dialect(self) -> Dialect {
+        match self {
+            Protocol::Derp => Dialect::V035(Transport::Derp),
+            Protocol::Ws => Dialect::V035(Transport::Websocket),
+            Protocol::V2 => Dialect::V1x(Version::V2),
+            Protocol::V1 => Dialect::V1x(Version::V1),
         }
     }
 }

@@ -15,7 +15,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::cli::Rate;
 use crate::connect::{self, ConnectError};
 use crate::groups::GroupHists;
-use crate::protocol::Protocol;
+use crate::handshake::Credentials;
 use crate::shared::{Phase, Shared, ThreadCounters};
 use crate::stats;
 
@@ -189,19 +189,11 @@ async fn client_task(local: Rc<Local>, idx: usize, permit: OwnedSemaphorePermit)
     let seed = (idx as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let group = cfg.mix.group_of(idx);
     let protocol = cfg.mix.protocol_of(idx);
-    let handshake = async {
-        match protocol {
-            Protocol::Derp | Protocol::Ws => {
-                connect::establish(cfg.target, src, &cfg.host, protocol, info, seed)
-                    .await
-                    .map(crate::wire::Connected::from)
-            }
-            Protocol::V2 | Protocol::V1 => {
-                crate::v1x::connect::establish(cfg.target, src, &cfg.host, protocol, secret, seed)
-                    .await
-            }
-        }
+    let creds = Credentials {
+        client_info: info,
+        secret,
     };
+    let handshake = connect::establish(cfg.target, src, &cfg.host, protocol, creds, seed);
     let res: Result<Result<_, ConnectError>, _> =
         tokio::time::timeout(cfg.connect_timeout, handshake).await;
     drop(permit);
