@@ -11,7 +11,7 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::cli::Rate;
+use crate::config::Rate;
 use crate::connect::Connected;
 use crate::payload;
 use crate::shared::{Phase, Shared};

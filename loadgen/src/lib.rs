@@ -5,7 +5,9 @@
 pub mod chart;
 pub mod cli;
 pub mod client;
+pub mod config;
 pub mod connect;
+pub mod duration;
 pub mod fault;
 pub mod frames;
 pub mod groups;

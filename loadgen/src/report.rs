@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::cli::Rate;
+use crate::config::Rate;
 use crate::pattern::Pattern;
 use crate::protocol::Protocol;
 use crate::stats::Percentiles;

@@ -12,7 +12,7 @@ use hdrhistogram::Histogram;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::cli::Rate;
+use crate::config::Rate;
 use crate::connect::{self, ConnectError};
 use crate::groups::GroupHists;
 use crate::handshake::Credentials;
