@@ -16,8 +16,8 @@ use crate::connect::Connected;
 use crate::payload;
 use crate::shared::{Phase, Shared};
 use crate::stats;
+use crate::thread_state::ThreadState;
 use crate::wire::{Inbound, Wire};
-use crate::worker::Local;
 
 /// Bytes requested per read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -103,7 +103,7 @@ struct Client {
 }
 
 /// Runs a connected client until the run ends or the connection does.
-pub async fn run(local: Rc<Local>, idx: usize, conn: Connected) {
+pub async fn run(local: Rc<ThreadState>, idx: usize, conn: Connected) {
     let Connected {
         stream,
         wire,
@@ -136,7 +136,7 @@ pub async fn run(local: Rc<Local>, idx: usize, conn: Connected) {
 
 impl Client {
     /// `None` when the run ended, `Some(reason)` when the connection did.
-    async fn run(&mut self, local: &Local) -> Option<End> {
+    async fn run(&mut self, local: &ThreadState) -> Option<End> {
         let sh = &*local.shared;
         let slot = sh.slots.get(self.idx)?;
         let is_sender = sh.cfg.pattern.is_sender(self.idx, sh.cfg.clients);
@@ -195,7 +195,7 @@ impl Client {
     }
 
     /// Packets this sender may send now.
-    fn allowance(&mut self, local: &Local) -> u64 {
+    fn allowance(&mut self, local: &ThreadState) -> u64 {
         let sh = &*local.shared;
         match sh.cfg.rate {
             Rate::Fixed(_) => {
@@ -235,7 +235,7 @@ impl Client {
     }
 
     /// Encodes `n` SendPackets into the output buffer.
-    fn build(&mut self, local: &Local, n: u64) {
+    fn build(&mut self, local: &ThreadState, n: u64) {
         let sh = &*local.shared;
         let cfg = &sh.cfg;
         let mut pkt = local.packet.borrow_mut();
@@ -276,7 +276,7 @@ impl Client {
 
     /// Reads until the socket is drained or its turn is over, handling
     /// every complete frame.
-    fn on_readable(&mut self, local: &Local) -> Result<Drained, End> {
+    fn on_readable(&mut self, local: &ThreadState) -> Result<Drained, End> {
         let sh = &*local.shared;
         let mut rbuf = local.rbuf.borrow_mut();
         let mut lat = local.latency.borrow_mut();

@@ -29,6 +29,7 @@ pub mod stats;
 pub mod summarize;
 pub mod targets;
 pub mod targets_1x;
+pub mod thread_state;
 pub mod upgrade;
 pub mod wire;
 pub mod worker;
