@@ -14,9 +14,10 @@ use tokio::time::Instant;
 use crate::config::Rate;
 use crate::connect::Connected;
 use crate::payload;
-use crate::shared::{Phase, Shared};
+use crate::shared::Phase;
 use crate::stats;
 use crate::thread_state::ThreadState;
+use crate::window;
 use crate::wire::{Inbound, Wire};
 
 /// Bytes requested per read.
@@ -211,25 +212,13 @@ impl Client {
                 let Some(slot) = sh.slots.get(self.idx) else {
                     return 0;
                 };
-                let window = u64::from(sh.cfg.window);
-                let min_batch = (window / 2).max(1);
-                let open = |acked: u64| window.saturating_sub(self.seq.saturating_sub(acked));
-                let allow = open(slot.acked.load(Ordering::SeqCst));
-                if allow >= min_batch {
+                let allow = window::allowance(slot, sh.cfg.window, self.seq);
+                if allow > 0 {
                     self.blocked_at = None;
-                    return allow;
+                } else {
+                    self.blocked_at.get_or_insert_with(Instant::now);
                 }
-                // Announce the wait, then re-check so a delivery racing with
-                // the announcement is not missed (receivers wake us on seeing it).
-                slot.blocked.store(true, Ordering::SeqCst);
-                let allow = open(slot.acked.load(Ordering::SeqCst));
-                if allow >= min_batch {
-                    slot.blocked.store(false, Ordering::SeqCst);
-                    self.blocked_at = None;
-                    return allow;
-                }
-                self.blocked_at.get_or_insert_with(Instant::now);
-                0
+                allow
             }
         }
     }
@@ -314,7 +303,7 @@ impl Client {
                                 stats::record(g, ns);
                             }
                             if max_mode {
-                                ack(sh, h.sender as usize);
+                                window::ack(sh, h.sender as usize);
                             }
                         }
                         _ => bad += 1,
@@ -379,23 +368,6 @@ impl Client {
 enum Drained {
     Yes,
     No,
-}
-
-/// Credits a delivery to its sender's window and wakes the sender once
-/// half the window is free (so it refills in one batch).
-fn ack(sh: &Shared, sender: usize) {
-    let Some(s) = sh.slots.get(sender) else {
-        return;
-    };
-    let acked = s.acked.fetch_add(1, Ordering::SeqCst) + 1;
-    if s.blocked.load(Ordering::SeqCst) {
-        let window = u64::from(sh.cfg.window);
-        let min_batch = (window / 2).max(1);
-        let outstanding = s.sent.load(Ordering::SeqCst).saturating_sub(acked);
-        if outstanding + min_batch <= window && s.blocked.swap(false, Ordering::SeqCst) {
-            s.wake.notify_one();
-        }
-    }
 }
 
 /// Writes as much of `out` as the socket takes now.

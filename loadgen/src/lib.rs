@@ -33,5 +33,6 @@ pub mod targets_1x;
 pub mod thread_state;
 pub mod upgrade;
 pub mod verdict;
+pub mod window;
 pub mod wire;
 pub mod worker;
