@@ -9,9 +9,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use crate::rows::RELAYS;
+use crate::rows::{heading_of, RELAYS};
+use crate::runs::{load, relays_in, Key, Runs};
 use crate::stats::median;
-use crate::summarize::{heading_of, load, relays_in, Key, Runs};
 
 const WIDTH: f64 = 920.0;
 const LABEL_W: f64 = 300.0;

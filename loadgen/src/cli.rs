@@ -1,12 +1,16 @@
 //! Command line: the load run (default) and the `pump` baseline server.
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
+use crate::config::{Config, Rate};
+use crate::duration::parse_duration;
+use crate::fault::options::FaultArgs;
+use crate::mix::Mix;
 use crate::pattern::Pattern;
+use crate::protocol::Protocol;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -65,30 +69,6 @@ pub struct PumpArgs {
     /// Worker threads (1 = a single current-thread runtime).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// `Upgrade: iroh derp http` with 5-byte-header frames (what iroh 0.35 uses).
-    Derp,
-    /// `Upgrade: websocket`, one binary message per frame.
-    Ws,
-    /// iroh 1.x: websocket offering `iroh-relay-v2, iroh-relay-v1`, challenge handshake.
-    V2,
-    /// iroh 0.91-0.97: websocket offering only `iroh-relay-v1`.
-    V1,
-}
-
-impl Protocol {
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Derp => "derp",
-            Protocol::Ws => "ws",
-            Protocol::V2 => "v2",
-            Protocol::V1 => "v1",
-        }
-    }
 }
 
 #[derive(Debug, Args)]
@@ -156,48 +136,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub quiet: bool,
     #[command(flatten)]
-    pub fault: crate::fault::FaultArgs,
-}
-
-/// Sending rate.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Rate {
-    /// As fast as the per-sender window allows.
-    Max,
-    /// Total packets per second over all senders; 0 means idle.
-    Fixed(f64),
-}
-
-/// Validated run configuration.
-#[derive(Debug, Clone)]
-pub struct Config {
-    pub url: String,
-    pub target: SocketAddr,
-    /// Value of the Host header.
-    pub host: String,
-    pub clients: usize,
-    pub pattern: Pattern,
-    pub size: usize,
-    pub rate: Rate,
-    pub duration: Duration,
-    pub window: u32,
-    pub protocol: Protocol,
-    /// The protocol of each client (one group unless --mix).
-    pub mix: crate::mix::Mix,
-    pub connect_rate: Option<f64>,
-    pub connect_inflight: usize,
-    pub connect_timeout: Duration,
-    pub grace: Duration,
-    pub src_ips: u8,
-    pub threads: usize,
-    pub server_pid: Option<u32>,
-    /// Wait after the clients left before the last RSS reading.
-    pub settle: Duration,
-    pub json: Option<String>,
-    pub label: Option<String>,
-    pub quiet: bool,
-    /// Misbehaving clients run beside the well-behaved ones.
-    pub fault: Option<crate::fault::FaultConfig>,
+    pub fault: FaultArgs,
 }
 
 /// Smallest payload that holds the measurement header.
@@ -232,8 +171,8 @@ impl RunArgs {
             bail!("--settle measures the server's memory and needs --server-pid");
         }
         let mix = match &self.mix {
-            Some(m) => crate::mix::Mix::parse(m)?,
-            None => crate::mix::Mix::single(self.protocol),
+            Some(m) => Mix::parse(m)?,
+            None => Mix::single(self.protocol),
         };
         if mix.is_mixed() && self.pattern != Pattern::Pairs {
             bail!("--mix keeps each pair in one protocol and needs --pattern pairs");
@@ -282,24 +221,6 @@ pub fn parse_rate(s: &str) -> Result<Rate> {
     }
 }
 
-/// Parses `30s`, `500ms`, `2m`, `1.5s` or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration> {
-    let s = s.trim();
-    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else {
-        (s, 1.0)
-    };
-    match num.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 => Ok(Duration::from_secs_f64(v * scale)),
-        _ => bail!("not a duration: {s:?} (use e.g. 30s, 500ms, 2m)"),
-    }
-}
-
 /// Splits `http://host[:port][/...]` into the Host header value and a
 /// loopback socket address. Anything but loopback is refused: this tool
 /// opens thousands of connections and must not point them at a real host.
@@ -337,16 +258,7 @@ pub fn parse_url(url: &str) -> Result<(String, SocketAddr)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
-        assert!(parse_duration("x").is_err());
-        assert!(parse_duration("-1s").is_err());
-    }
+    use std::time::Duration;
 
     #[test]
     fn rates() {

@@ -11,12 +11,14 @@ use tokio::io::Interest;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::cli::Rate;
+use crate::config::Rate;
+use crate::connect::Connected;
 use crate::payload;
-use crate::shared::{Phase, Shared};
+use crate::shared::Phase;
 use crate::stats;
-use crate::wire::{Connected, Inbound, Wire};
-use crate::worker::Local;
+use crate::thread_state::ThreadState;
+use crate::window;
+use crate::wire::{Inbound, Wire};
 
 /// Bytes requested per read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -102,7 +104,7 @@ struct Client {
 }
 
 /// Runs a connected client until the run ends or the connection does.
-pub async fn run(local: Rc<Local>, idx: usize, conn: Connected) {
+pub async fn run(local: Rc<ThreadState>, idx: usize, conn: Connected) {
     let Connected {
         stream,
         wire,
@@ -135,7 +137,7 @@ pub async fn run(local: Rc<Local>, idx: usize, conn: Connected) {
 
 impl Client {
     /// `None` when the run ended, `Some(reason)` when the connection did.
-    async fn run(&mut self, local: &Local) -> Option<End> {
+    async fn run(&mut self, local: &ThreadState) -> Option<End> {
         let sh = &*local.shared;
         let slot = sh.slots.get(self.idx)?;
         let is_sender = sh.cfg.pattern.is_sender(self.idx, sh.cfg.clients);
@@ -194,7 +196,7 @@ impl Client {
     }
 
     /// Packets this sender may send now.
-    fn allowance(&mut self, local: &Local) -> u64 {
+    fn allowance(&mut self, local: &ThreadState) -> u64 {
         let sh = &*local.shared;
         match sh.cfg.rate {
             Rate::Fixed(_) => {
@@ -210,31 +212,19 @@ impl Client {
                 let Some(slot) = sh.slots.get(self.idx) else {
                     return 0;
                 };
-                let window = u64::from(sh.cfg.window);
-                let min_batch = (window / 2).max(1);
-                let open = |acked: u64| window.saturating_sub(self.seq.saturating_sub(acked));
-                let allow = open(slot.acked.load(Ordering::SeqCst));
-                if allow >= min_batch {
+                let allow = window::allowance(slot, sh.cfg.window, self.seq);
+                if allow > 0 {
                     self.blocked_at = None;
-                    return allow;
+                } else {
+                    self.blocked_at.get_or_insert_with(Instant::now);
                 }
-                // Announce the wait, then re-check so a delivery racing with
-                // the announcement is not missed (receivers wake us on seeing it).
-                slot.blocked.store(true, Ordering::SeqCst);
-                let allow = open(slot.acked.load(Ordering::SeqCst));
-                if allow >= min_batch {
-                    slot.blocked.store(false, Ordering::SeqCst);
-                    self.blocked_at = None;
-                    return allow;
-                }
-                self.blocked_at.get_or_insert_with(Instant::now);
-                0
+                allow
             }
         }
     }
 
     /// Encodes `n` SendPackets into the output buffer.
-    fn build(&mut self, local: &Local, n: u64) {
+    fn build(&mut self, local: &ThreadState, n: u64) {
         let sh = &*local.shared;
         let cfg = &sh.cfg;
         let mut pkt = local.packet.borrow_mut();
@@ -275,7 +265,7 @@ impl Client {
 
     /// Reads until the socket is drained or its turn is over, handling
     /// every complete frame.
-    fn on_readable(&mut self, local: &Local) -> Result<Drained, End> {
+    fn on_readable(&mut self, local: &ThreadState) -> Result<Drained, End> {
         let sh = &*local.shared;
         let mut rbuf = local.rbuf.borrow_mut();
         let mut lat = local.latency.borrow_mut();
@@ -313,12 +303,12 @@ impl Client {
                                 stats::record(g, ns);
                             }
                             if max_mode {
-                                ack(sh, h.sender as usize);
+                                window::ack(sh, h.sender as usize);
                             }
                         }
                         _ => bad += 1,
                     },
-                    Inbound::Ping => pings += 1,
+                    Inbound::Ping(_) => pings += 1,
                     Inbound::Quiet => {}
                     Inbound::Notice => notices += 1,
                     Inbound::Gone => gone += 1,
@@ -351,7 +341,7 @@ impl Client {
                 Ok(d) => d,
                 Err(e) => {
                     ctr.protocol_errors.add(1);
-                    return Err(End::Protocol(e));
+                    return Err(End::Protocol(e.to_string()));
                 }
             };
             if let Some(e) = fail {
@@ -378,23 +368,6 @@ impl Client {
 enum Drained {
     Yes,
     No,
-}
-
-/// Credits a delivery to its sender's window and wakes the sender once
-/// half the window is free (so it refills in one batch).
-fn ack(sh: &Shared, sender: usize) {
-    let Some(s) = sh.slots.get(sender) else {
-        return;
-    };
-    let acked = s.acked.fetch_add(1, Ordering::SeqCst) + 1;
-    if s.blocked.load(Ordering::SeqCst) {
-        let window = u64::from(sh.cfg.window);
-        let min_batch = (window / 2).max(1);
-        let outstanding = s.sent.load(Ordering::SeqCst).saturating_sub(acked);
-        if outstanding + min_batch <= window && s.blocked.swap(false, Ordering::SeqCst) {
-            s.wake.notify_one();
-        }
-    }
 }
 
 /// Writes as much of `out` as the socket takes now.

@@ -1,27 +1,25 @@
-//! Establishing one client: TCP connect from a spread source address,
-//! HTTP upgrade, ClientInfo, then Ping until the first Pong (what an iroh
-//! 0.35 client treats as "connected").
+//! Establishing one client: TCP connect from a spread source address, the
+//! HTTP upgrade its protocol asks for, then the handshake until the first
+//! Pong (what iroh clients treat as "connected").
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 
-use relay_proto::frame::decode;
-use relay_proto::ws::Role;
-use relay_proto::{Frame, Transport, MAX_FRAME_SIZE};
+use relay_proto::MAX_FRAME_SIZE;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::cli::Protocol;
-use crate::codec::{Decoder, Encoder};
+use crate::handshake::{Credentials, Handshake, Step};
+use crate::protocol::Protocol;
 use crate::upgrade;
+use crate::wire::Wire;
 
 /// A client that finished its handshake.
-pub struct Established {
+pub struct Connected {
     pub stream: TcpStream,
-    pub dec: Decoder,
-    pub enc: Encoder,
-    /// Bytes read past the Pong (start of the next frame).
+    pub wire: Wire,
+    /// Bytes read past the handshake (start of the next frame).
     pub partial: Vec<u8>,
     /// Replies owed to the server (Pongs to its Pings) not yet written.
     pub out: Vec<u8>,
@@ -70,7 +68,7 @@ pub fn source_ip(target: SocketAddr, idx: usize, n: u8) -> Option<Ipv4Addr> {
     }
 }
 
-pub(crate) fn socket_for(target: SocketAddr, src: Option<Ipv4Addr>) -> io::Result<TcpSocket> {
+fn socket_for(target: SocketAddr, src: Option<Ipv4Addr>) -> io::Result<TcpSocket> {
     let sock = if target.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -98,31 +96,23 @@ pub(crate) fn socket_for(target: SocketAddr, src: Option<Ipv4Addr>) -> io::Resul
 }
 
 /// Runs the whole client handshake (no timeout here; the caller wraps it).
+/// `seed` picks the websocket masks and the Ping's data.
 pub async fn establish(
     target: SocketAddr,
     src: Option<Ipv4Addr>,
     host: &str,
     protocol: Protocol,
-    client_info: &[u8],
+    creds: Credentials<'_>,
     seed: u64,
-) -> Result<Established, ConnectError> {
-    let transport = match protocol {
-        Protocol::Derp => Transport::Derp,
-        Protocol::Ws => Transport::Websocket,
-        Protocol::V2 | Protocol::V1 => {
-            return Err(ConnectError::Http(
-                "1.x clients connect through v1x::connect".into(),
-            ))
-        }
-    };
+) -> Result<Connected, ConnectError> {
     let sock = socket_for(target, src).map_err(ConnectError::Tcp)?;
     let mut stream = sock.connect(target).await.map_err(ConnectError::Tcp)?;
     // iroh clients set TCP_NODELAY.
     stream.set_nodelay(true).map_err(ConnectError::Io)?;
 
-    let key = match transport {
-        Transport::Websocket => upgrade::ws_key(),
-        Transport::Derp => String::new(),
+    let key = match protocol {
+        Protocol::Derp => String::new(),
+        Protocol::Ws | Protocol::V2 | Protocol::V1 => upgrade::ws_key(),
     };
     stream
         .write_all(&upgrade::request(protocol, host, &key))
@@ -143,67 +133,56 @@ pub async fn establish(
     };
     buf.drain(..head_len);
 
-    let mut enc = Encoder::new(transport, seed);
-    let mut dec = Decoder::new(transport, Role::Client);
-    let ping = seed.to_le_bytes();
-    let mut hello = Vec::with_capacity(200);
-    enc.encode(&mut hello, &Frame::ClientInfo(client_info));
-    enc.encode(&mut hello, &Frame::Ping(ping));
-    stream.write_all(&hello).await.map_err(ConnectError::Io)?;
-
-    let mut out = Vec::new();
+    let dialect = protocol.dialect();
+    let mut wire = Wire::new(dialect, seed);
+    let mut hs = Handshake::new(dialect, creds, seed.to_le_bytes());
+    let mut out = Vec::with_capacity(200);
+    hs.start(&mut wire.writer, &mut out);
     loop {
-        let mut result: Option<Result<(), String>> = None;
-        let drained = dec
-            .drain(&mut buf, |ty, payload| match decode(ty, payload) {
-                Ok(Frame::Pong(d)) if d == ping => {
-                    result = Some(Ok(()));
-                    false
-                }
-                Ok(Frame::Ping(d)) => {
-                    enc.encode(&mut out, &Frame::Pong(d));
-                    true
-                }
-                Ok(Frame::Health(t)) => {
-                    result = Some(Err(format!("server health message: {t}")));
-                    false
-                }
-                Ok(_) => true,
-                Err(e) => {
-                    result = Some(Err(e.to_string()));
-                    false
+        let mut failed = None;
+        let drained = wire
+            .frames(&mut buf, |w, ty, payload| {
+                match hs.on_frame(ty, payload, w, &mut out) {
+                    Ok(step) => step != Step::Done,
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
                 }
             })
             .map_err(|e| ConnectError::Handshake(e.to_string()))?;
         buf.drain(..drained.consumed);
-        match result {
-            Some(Ok(())) => {
-                return Ok(Established {
-                    stream,
-                    dec,
-                    enc,
-                    partial: buf,
-                    out,
-                })
-            }
-            Some(Err(e)) => return Err(ConnectError::Handshake(e)),
-            None if drained.closed => {
-                return Err(ConnectError::Handshake("websocket closed".into()))
-            }
-            None => {}
+        if let Some(e) = failed {
+            return Err(ConnectError::Handshake(e));
+        }
+        if hs.step() == Step::Done {
+            return Ok(Connected {
+                stream,
+                wire,
+                partial: buf,
+                out,
+            });
+        }
+        if drained.closed {
+            return Err(ConnectError::Handshake("websocket closed".into()));
+        }
+        // Replies (ClientInfo or ClientAuth, the Ping, Pongs) go out before the next read.
+        if !out.is_empty() {
+            stream.write_all(&out).await.map_err(ConnectError::Io)?;
+            out.clear();
         }
         if read_more(&mut stream, &mut buf).await? == 0 {
-            return Err(ConnectError::Handshake(
-                "connection closed before the first Pong (rejected ClientInfo?)".into(),
-            ));
+            return Err(ConnectError::Handshake(match hs.step() {
+                Step::Pong if dialect.family() == relay_proto::Family::V035 => {
+                    "connection closed before the first Pong (rejected ClientInfo?)".into()
+                }
+                step => format!("connection closed while waiting for {step:?}"),
+            }));
         }
     }
 }
 
-pub(crate) async fn read_more(
-    stream: &mut TcpStream,
-    buf: &mut Vec<u8>,
-) -> Result<usize, ConnectError> {
+async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, ConnectError> {
     // Complete frames are consumed as they arrive, so only one partial frame can pile up.
     if buf.len() > MAX_FRAME_SIZE + 64 {
         return Err(ConnectError::Handshake(

@@ -7,18 +7,9 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::cli::Protocol;
-use crate::shared::Shared;
+use crate::protocol::Protocol;
+use crate::shared::{GroupCounters, Shared};
 use crate::stats::{self, Counter, Percentiles};
-
-/// One group's counters in one thread.
-#[derive(Debug, Default)]
-pub struct GroupCounters {
-    pub connected: Counter,
-    pub sent: Counter,
-    pub delivered: Counter,
-    pub delivered_in_window: Counter,
-}
 
 /// One group's distributions in one thread (kept only in mixed runs).
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Result};
 
-use crate::cli::Protocol;
+use crate::protocol::Protocol;
 
 /// Most groups a run can have (one per protocol).
 pub const MAX_GROUPS: usize = 4;

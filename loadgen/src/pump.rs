@@ -17,14 +17,14 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use relay_proto::frame::decode;
 use relay_proto::key::NodeKey;
-use relay_proto::ws::Role;
-use relay_proto::{Frame, Transport, KEY_LEN};
+use relay_proto::reader::FrameReader;
+use relay_proto::{Dialect, Frame, Transport, KEY_LEN};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Notify;
 
-use crate::codec::Decoder;
+use crate::frames;
 
 /// A connected client as seen by its senders.
 struct Peer {
@@ -149,14 +149,14 @@ async fn serve_connection(mut stream: TcpStream, map: Map) -> io::Result<()> {
     });
     tokio::spawn(writer(me.clone(), wr));
 
-    let mut dec = Decoder::new(transport, Role::Server);
+    let mut reader = FrameReader::server(Dialect::V035(transport));
     let mut key: Option<NodeKey> = None;
     let mut cache: Option<(NodeKey, Arc<Peer>)> = None;
     let mut start = head_len;
     let mut chunk = READ_MIN;
     let result = loop {
         let mut failed = false;
-        let drained = dec.drain(&mut buf[start..end], |ty, payload| {
+        let drained = frames::drain(&mut reader, &mut buf[start..end], |ty, payload| {
             let Some(src) = key else {
                 // First frame: the ClientInfo; take the key, trust the rest.
                 match payload
@@ -170,6 +170,11 @@ async fn serve_connection(mut stream: TcpStream, map: Map) -> io::Result<()> {
                     None => failed = true,
                 }
                 return !failed;
+            };
+            // The 0.35 framings carry one-byte types.
+            let Ok(ty) = u8::try_from(ty) else {
+                failed = true;
+                return false;
             };
             match decode(ty, payload) {
                 Ok(Frame::SendPacket { dst, packet }) => {

@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::cli::{Protocol, Rate};
+use crate::config::Rate;
 use crate::pattern::Pattern;
+use crate::protocol::Protocol;
 use crate::stats::Percentiles;
 
 #[derive(Debug, Clone, Serialize)]

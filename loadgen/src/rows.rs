@@ -137,3 +137,11 @@ pub(crate) fn reference_of(present: &[&str]) -> &'static str {
         "reference"
     }
 }
+
+/// The column heading of a relay.
+pub(crate) fn heading_of(relay: &str) -> &str {
+    RELAYS
+        .iter()
+        .find(|(k, _)| *k == relay)
+        .map_or(relay, |x| x.1)
+}

@@ -11,7 +11,7 @@ use ed25519_dalek::SigningKey;
 use relay_proto::client_info;
 use relay_proto::key::NodeKey;
 
-use crate::cli::Config;
+use crate::config::Config;
 use crate::groups::{self, GroupHists};
 use crate::memory::{self, PeakSampler};
 use crate::pattern::thread_ranges;

@@ -9,8 +9,7 @@ use tokio::sync::{watch, Notify};
 
 use ed25519_dalek::SigningKey;
 
-use crate::cli::Config;
-use crate::groups::GroupCounters;
+use crate::config::Config;
 use crate::mix::MAX_GROUPS;
 use crate::stats::Counter;
 
@@ -73,6 +72,15 @@ pub struct ThreadCounters {
     pub window_stalls: Counter,
     /// The same figures per protocol group (--mix).
     pub groups: [GroupCounters; MAX_GROUPS],
+}
+
+/// One group's counters in one thread.
+#[derive(Debug, Default)]
+pub struct GroupCounters {
+    pub connected: Counter,
+    pub sent: Counter,
+    pub delivered: Counter,
+    pub delivered_in_window: Counter,
 }
 
 pub struct Shared {

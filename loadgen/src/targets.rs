@@ -11,7 +11,8 @@
 
 use std::fmt::Write as _;
 
-use crate::summarize::{median_of, values_of, Runs};
+use crate::runs::{median_of, values_of, Runs};
+use crate::verdict::{shard_counts, vs_reference, Line, VsReference};
 
 /// RSS bound for 10000 connected clients.
 const RSS_LIMIT_MIB: f64 = 100.0;
@@ -20,56 +21,6 @@ const RSS_LIMIT_MIB: f64 = 100.0;
 const BURST: &str = "max10k";
 /// How far above its pre-burst RSS the server may stay after the settle wait.
 const SETTLE_TOLERANCE: f64 = 1.10;
-
-/// One checked line: what, at which shard count, both values, verdict.
-pub(crate) struct Line {
-    pub target: &'static str,
-    pub shards: String,
-    pub ours: String,
-    pub reference: String,
-    pub ratio: Option<f64>,
-    pub met: bool,
-}
-
-/// Medians of `pointer` for ours and `reference` in `scenario|shards`.
-fn pair(
-    runs: &Runs,
-    scenario: &str,
-    shards: &str,
-    reference: &str,
-    pointer: &str,
-) -> Option<(f64, f64)> {
-    Some((
-        median_of(runs, scenario, shards, "ours", pointer)?,
-        median_of(runs, scenario, shards, reference, pointer)?,
-    ))
-}
-
-pub(crate) fn shard_counts(runs: &Runs, scenario: &str) -> Vec<String> {
-    let mut v: Vec<String> = runs
-        .keys()
-        .filter(|k| k.scenario == scenario)
-        .map(|k| k.shards.clone())
-        .collect();
-    v.dedup();
-    v
-}
-
-/// A target that compares our median with the reference's in one scenario.
-pub(crate) struct VsReference {
-    pub target: &'static str,
-    pub scenario: &'static str,
-    /// `reference` (iroh-relay 0.35) or `reference-1x` (1.4.1).
-    pub reference: &'static str,
-    /// Only this shard count, or every shard count the run has.
-    pub shards: Option<&'static str>,
-    pub pointer: &'static str,
-    /// Multiplier from the JSON value to `unit`.
-    pub scale: f64,
-    pub unit: &'static str,
-    pub decimals: usize,
-    pub met: fn(ours: f64, reference: f64) -> bool,
-}
 
 const VS_REFERENCE: &[VsReference] = &[
     VsReference {
@@ -213,31 +164,6 @@ fn shard_scaling(runs: &Runs) -> Option<Line> {
     })
 }
 
-fn vs_reference(runs: &Runs, targets: &[VsReference]) -> Vec<Line> {
-    let mut out = Vec::new();
-    for t in targets {
-        let shards = match t.shards {
-            Some(s) => vec![s.to_string()],
-            None => shard_counts(runs, t.scenario),
-        };
-        for s in shards {
-            let Some((o, r)) = pair(runs, t.scenario, &s, t.reference, t.pointer) else {
-                continue;
-            };
-            let (o, r, d) = (o * t.scale, r * t.scale, t.decimals);
-            out.push(Line {
-                target: t.target,
-                shards: s,
-                ours: format!("{o:.d$} {}", t.unit),
-                reference: format!("{r:.d$} {}", t.unit),
-                ratio: (r > 0.0).then(|| o / r),
-                met: (t.met)(o, r),
-            });
-        }
-    }
-    out
-}
-
 /// The targets table, or a note that the run had none of the scenarios.
 pub(crate) fn render(runs: &Runs) -> String {
     let lines = lines(runs);
@@ -275,7 +201,7 @@ pub(crate) fn render(runs: &Runs) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::summarize::tests::runs_of;
+    use crate::runs::fixtures::{burst, runs_of};
     use serde_json::json;
 
     #[test]
@@ -320,7 +246,6 @@ mod tests {
 
     #[test]
     fn burst_verdicts() {
-        use crate::summarize::tests::burst;
         let runs = runs_of(vec![
             burst("max10k|1|ours|1", None, 10240, 10752),
             burst("max10k|1|ours|2", None, 10240, 11776),
@@ -359,5 +284,52 @@ mod tests {
             json!({"label": "pairs100|1|ours|1", "traffic": {"delivered_pps": 1.0}}),
         ]);
         assert!(render(&runs).contains("none of the scenarios"));
+    }
+
+    #[test]
+    fn dual_stack_verdicts() {
+        let runs = runs_of(vec![
+            json!({"label": "pairs1k-1x|1|ours|1", "traffic": {"delivered_pps": 900000.0}}),
+            json!({"label": "pairs1k-1x|1|reference-1x|1", "traffic": {"delivered_pps": 200000.0}}),
+            json!({"label": "idle10k-1x|1|ours|1", "config": {"rate": "0"},
+                   "server": {"rss_after_connect_kib": 51200.0}, "connect": {"per_s": 9000.0}}),
+            json!({"label": "idle10k-1x|1|reference-1x|1", "config": {"rate": "0"},
+                   "server": {"rss_after_connect_kib": 102400.0}, "connect": {"per_s": 4000.0}}),
+            json!({"label": "pairs1k|1|ours|1", "server": {"cpu_ns_per_packet": 1000.0}}),
+            json!({"label": "pairs1k-ws|1|ours|1", "server": {"cpu_ns_per_packet": 1200.0}}),
+            json!({"label": "mix1k|1|ours|1", "groups": {
+                "035": {"delivered_pps": 99000.0, "latency_us": {"p99": 300.0}},
+                "1x": {"delivered_pps": 80000.0}}}),
+            json!({"label": "mixbase-035|1|ours|1", "traffic": {"delivered_pps": 100000.0},
+                   "latency_us": {"p99": 250.0}}),
+            json!({"label": "mixbase-1x|1|ours|1", "traffic": {"delivered_pps": 100000.0}}),
+        ]);
+        let md = render(&runs);
+        assert!(
+            md.contains("| 1.x, 1000 pairs, max rate: at least 3x iroh-relay 1.4.1's pkt/s | 1 | 900000 pkt/s | 200000 pkt/s | 4.50 | yes |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("RSS at most a third of iroh-relay 1.4.1's | 1 | 50.0 MiB | 100.0 MiB | 0.50 | **no** |"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "at least 2x iroh-relay 1.4.1's connects/s | 1 | 9000 /s | 4000 /s | 2.25 | yes |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 1 | 1200 ns ws vs 1000 ns derp (1.20x) | - | 1.20 | yes |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("0.35 family keeps at least 90% of its pkt/s alone | 1 | 99000 mixed vs 100000 pkt/s alone, p99 300 vs 250 us | - | 0.99 | yes |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("1.x family keeps at least 90% of its pkt/s alone | 1 | 80000 mixed vs 100000 pkt/s alone | - | 0.80 | **no** |"),
+            "{md}"
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! storms of both families, the 0.35 websocket path against the derp path,
 //! and a mixed run against each family's run alone.
 
-use crate::summarize::{median_of, Runs};
-use crate::targets::{shard_counts, Line, VsReference};
+use crate::runs::{median_of, Runs};
+use crate::verdict::{shard_counts, Line, VsReference};
 
 /// A mixed run's family keeps at least this share of its pkt/s alone.
 const MIXED_KEEPS: f64 = 0.9;
@@ -133,58 +133,4 @@ pub(crate) fn mixed(runs: &Runs) -> Vec<Line> {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::summarize::tests::runs_of;
-    use crate::targets::render;
-    use serde_json::json;
-
-    #[test]
-    fn dual_stack_verdicts() {
-        let runs = runs_of(vec![
-            json!({"label": "pairs1k-1x|1|ours|1", "traffic": {"delivered_pps": 900000.0}}),
-            json!({"label": "pairs1k-1x|1|reference-1x|1", "traffic": {"delivered_pps": 200000.0}}),
-            json!({"label": "idle10k-1x|1|ours|1", "config": {"rate": "0"},
-                   "server": {"rss_after_connect_kib": 51200.0}, "connect": {"per_s": 9000.0}}),
-            json!({"label": "idle10k-1x|1|reference-1x|1", "config": {"rate": "0"},
-                   "server": {"rss_after_connect_kib": 102400.0}, "connect": {"per_s": 4000.0}}),
-            json!({"label": "pairs1k|1|ours|1", "server": {"cpu_ns_per_packet": 1000.0}}),
-            json!({"label": "pairs1k-ws|1|ours|1", "server": {"cpu_ns_per_packet": 1200.0}}),
-            json!({"label": "mix1k|1|ours|1", "groups": {
-                "035": {"delivered_pps": 99000.0, "latency_us": {"p99": 300.0}},
-                "1x": {"delivered_pps": 80000.0}}}),
-            json!({"label": "mixbase-035|1|ours|1", "traffic": {"delivered_pps": 100000.0},
-                   "latency_us": {"p99": 250.0}}),
-            json!({"label": "mixbase-1x|1|ours|1", "traffic": {"delivered_pps": 100000.0}}),
-        ]);
-        let md = render(&runs);
-        assert!(
-            md.contains("| 1.x, 1000 pairs, max rate: at least 3x iroh-relay 1.4.1's pkt/s | 1 | 900000 pkt/s | 200000 pkt/s | 4.50 | yes |"),
-            "{md}"
-        );
-        assert!(
-            md.contains("RSS at most a third of iroh-relay 1.4.1's | 1 | 50.0 MiB | 100.0 MiB | 0.50 | **no** |"),
-            "{md}"
-        );
-        assert!(
-            md.contains(
-                "at least 2x iroh-relay 1.4.1's connects/s | 1 | 9000 /s | 4000 /s | 2.25 | yes |"
-            ),
-            "{md}"
-        );
-        assert!(
-            md.contains("| 1 | 1200 ns ws vs 1000 ns derp (1.20x) | - | 1.20 | yes |"),
-            "{md}"
-        );
-        assert!(
-            md.contains("0.35 family keeps at least 90% of its pkt/s alone | 1 | 99000 mixed vs 100000 pkt/s alone, p99 300 vs 250 us | - | 0.99 | yes |"),
-            "{md}"
-        );
-        assert!(
-            md.contains("1.x family keeps at least 90% of its pkt/s alone | 1 | 80000 mixed vs 100000 pkt/s alone | - | 0.80 | **no** |"),
-            "{md}"
-        );
-    }
 }

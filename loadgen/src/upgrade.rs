@@ -5,7 +5,7 @@
 use relay_proto::client_upgrade::{self, Upgrade};
 pub use relay_proto::client_upgrade::{websocket_key as ws_key, UpgradeError};
 
-use crate::cli::Protocol;
+use crate::protocol::Protocol;
 
 /// The upgrade `protocol` asks for. `ws_key` is the base64
 /// Sec-WebSocket-Key (ignored for the derp upgrade).

@@ -1,23 +1,23 @@
-//! One connected client's protocol, whichever family it speaks: packets
-//! out, Pongs to the server's Pings, and what each server frame means to
-//! the run (a delivered packet, a Ping, a departed peer, a reason to stop).
+//! One connected client's framing, whichever family it speaks: relay-proto's
+//! frame reader in client role and its client writer, and what each server
+//! frame means to the run (a delivered packet, a Ping, a departed peer, a
+//! reason to stop). Pongs to the server's Pings are written here.
 
+use relay_proto::client_writer::ClientWriter;
 use relay_proto::frame::decode;
 use relay_proto::key::NodeKey;
+use relay_proto::reader::{FrameReader, ReadError};
 use relay_proto::v1x::client::{decode_server, ServerMsg};
-use relay_proto::v1x::frame::FrameError;
-use relay_proto::Frame;
-use tokio::net::TcpStream;
+use relay_proto::ws::Role;
+use relay_proto::{Dialect, Family, Frame};
 
-use crate::codec::{Decoder, Drained, Encoder};
-use crate::connect::Established;
-use crate::v1x::codec::Codec;
+use crate::frames::{self, Drained};
 
 /// The framing of one connection.
 #[derive(Debug)]
-pub enum Wire {
-    V035 { dec: Decoder, enc: Encoder },
-    V1x(Codec),
+pub struct Wire {
+    reader: FrameReader,
+    pub writer: ClientWriter,
 }
 
 /// A server frame, as the run sees it.
@@ -28,7 +28,7 @@ pub enum Inbound<'a> {
         packet: &'a [u8],
     },
     /// A server Ping (the Pong is already queued).
-    Ping,
+    Ping([u8; 8]),
     /// The peer left (PeerGone / EndpointGone).
     Gone,
     /// A notice that does not end the connection (1.x Status RateLimited).
@@ -43,12 +43,29 @@ pub enum Inbound<'a> {
 }
 
 impl Wire {
+    /// `seed` seeds the websocket masks.
+    pub fn new(dialect: Dialect, seed: u64) -> Self {
+        Self {
+            reader: FrameReader::new(dialect, Role::Client),
+            writer: ClientWriter::new(dialect, seed),
+        }
+    }
+
     /// Appends a packet to `dst`.
     pub fn packet(&mut self, out: &mut Vec<u8>, dst: &NodeKey, packet: &[u8]) {
-        match self {
-            Wire::V035 { enc, .. } => enc.encode(out, &Frame::SendPacket { dst, packet }),
-            Wire::V1x(c) => c.enc.datagram(out, dst, packet),
-        }
+        self.writer.packet(out, dst, packet);
+    }
+
+    /// Calls `f(writer, type, payload)` for every complete frame at the
+    /// start of `buf`; replies go through the writer. `f` returns `false`
+    /// to stop after that frame.
+    pub fn frames(
+        &mut self,
+        buf: &mut [u8],
+        mut f: impl FnMut(&mut ClientWriter, u64, &[u8]) -> bool,
+    ) -> Result<Drained, ReadError> {
+        let writer = &mut self.writer;
+        frames::drain(&mut self.reader, buf, |ty, payload| f(writer, ty, payload))
     }
 
     /// Calls `f` for every complete frame at the start of `buf`, appending
@@ -58,48 +75,48 @@ impl Wire {
         buf: &mut [u8],
         out: &mut Vec<u8>,
         mut f: impl FnMut(Inbound<'_>) -> bool,
-    ) -> Result<Drained, String> {
-        match self {
-            Wire::V035 { dec, enc } => dec
-                .drain(buf, |ty, payload| {
-                    f(match decode(ty, payload) {
-                        Ok(Frame::RecvPacket { src, packet }) => Inbound::Packet { src, packet },
-                        Ok(Frame::Ping(d)) => {
-                            enc.encode(out, &Frame::Pong(d));
-                            Inbound::Ping
-                        }
-                        Ok(Frame::Pong(_) | Frame::KeepAlive | Frame::Restarting { .. }) => {
-                            Inbound::Quiet
-                        }
-                        Ok(Frame::PeerGone(_)) => Inbound::Gone,
-                        Ok(Frame::Health(t)) => Inbound::Health(t.to_string()),
-                        Ok(other) => Inbound::Unexpected(format!(
-                            "unexpected {:?} frame from the server",
-                            other.frame_type()
-                        )),
-                        Err(e) => Inbound::Unexpected(e.to_string()),
-                    })
-                })
-                .map_err(|e| e.to_string()),
-            Wire::V1x(c) => c.drain(buf, |enc, ty, payload| {
-                let msg = decode_server(ty, payload);
-                if let Ok(ServerMsg::Ping(d)) = msg {
-                    enc.pong(out, &d);
-                }
-                f(on_1x(msg))
-            }),
-        }
+    ) -> Result<Drained, ReadError> {
+        let family = self.writer.dialect().family();
+        self.frames(buf, |writer, ty, payload| {
+            let inbound = match family {
+                Family::V035 => on_035(ty, payload),
+                Family::V1x => on_1x(ty, payload),
+            };
+            if let Inbound::Ping(d) = inbound {
+                writer.pong(out, &d);
+            }
+            f(inbound)
+        })
+    }
+}
+
+/// What a 0.35 server frame means to the run.
+fn on_035(ty: u64, payload: &[u8]) -> Inbound<'_> {
+    let Ok(ty) = u8::try_from(ty) else {
+        return Inbound::Unexpected(format!("frame type {ty} is not a byte"));
+    };
+    match decode(ty, payload) {
+        Ok(Frame::RecvPacket { src, packet }) => Inbound::Packet { src, packet },
+        Ok(Frame::Ping(d)) => Inbound::Ping(d),
+        Ok(Frame::Pong(_) | Frame::KeepAlive | Frame::Restarting { .. }) => Inbound::Quiet,
+        Ok(Frame::PeerGone(_)) => Inbound::Gone,
+        Ok(Frame::Health(t)) => Inbound::Health(t.to_string()),
+        Ok(other) => Inbound::Unexpected(format!(
+            "unexpected {:?} frame from the server",
+            other.frame_type()
+        )),
+        Err(e) => Inbound::Unexpected(e.to_string()),
     }
 }
 
 /// What a 1.x server frame means to the run.
-fn on_1x(msg: Result<ServerMsg<'_>, FrameError>) -> Inbound<'_> {
-    match msg {
+fn on_1x(ty: u64, payload: &[u8]) -> Inbound<'_> {
+    match decode_server(ty, payload) {
         Ok(ServerMsg::Datagram { src, datagram }) => Inbound::Packet {
             src,
             packet: datagram.contents,
         },
-        Ok(ServerMsg::Ping(_)) => Inbound::Ping,
+        Ok(ServerMsg::Ping(d)) => Inbound::Ping(d),
         Ok(ServerMsg::Gone(_)) => Inbound::Gone,
         Ok(ServerMsg::Pong(_) | ServerMsg::Restarting { .. } | ServerMsg::Status(0)) => {
             Inbound::Quiet
@@ -112,95 +129,95 @@ fn on_1x(msg: Result<ServerMsg<'_>, FrameError>) -> Inbound<'_> {
     }
 }
 
-/// A client that finished its handshake, in either family.
-pub struct Connected {
-    pub stream: TcpStream,
-    pub wire: Wire,
-    /// Bytes read past the handshake (start of the next frame).
-    pub partial: Vec<u8>,
-    /// Replies owed to the server not yet written.
-    pub out: Vec<u8>,
-}
-
-impl From<Established> for Connected {
-    fn from(e: Established) -> Self {
-        Self {
-            stream: e.stream,
-            wire: Wire::V035 {
-                dec: e.dec,
-                enc: e.enc,
-            },
-            partial: e.partial,
-            out: e.out,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use relay_proto::datagram::{Datagram, ServerFrame, Status};
-    use relay_proto::v1x::{serve, Version};
+    use relay_proto::datagram::{Datagram, Event, ServerFrame, Status};
+    use relay_proto::v1x::Version;
+    use relay_proto::Transport;
 
     fn events(wire: &mut Wire, mut bytes: Vec<u8>) -> (Vec<String>, Vec<u8>) {
         let mut out = Vec::new();
         let mut seen = Vec::new();
-        wire.drain(&mut bytes, &mut out, |i| {
+        let drained = wire.drain(&mut bytes, &mut out, |i| {
             seen.push(format!("{i:?}"));
             true
-        })
-        .unwrap();
+        });
+        assert_eq!(drained.map(|d| d.consumed), Ok(bytes.len()));
         (seen, out)
+    }
+
+    /// What the server makes of the client's replies.
+    fn server_reads(dialect: Dialect, mut out: Vec<u8>) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut reader = FrameReader::server(dialect);
+        let drained = frames::drain(&mut reader, &mut out, |ty, p| {
+            seen.push(format!("{:?}", dialect.on_client_frame(ty, p)));
+            true
+        });
+        assert!(drained.is_ok());
+        seen
     }
 
     #[test]
     fn one_x_frames_mean_what_the_client_makes_of_them() {
         let k = [4u8; 32];
+        let d = Dialect::V1x(Version::V2);
         let mut b = Vec::new();
-        serve::write_datagram(&mut b, &k, &Datagram::plain(b"hi"));
-        serve::encode(&mut b, Version::V2, &ServerFrame::Ping([6; 8]));
-        serve::encode(&mut b, Version::V2, &ServerFrame::Gone(&k));
-        serve::encode(
-            &mut b,
-            Version::V2,
-            &ServerFrame::Status(Status::RateLimited),
-        );
-        serve::encode(&mut b, Version::V2, &ServerFrame::Status(Status::Healthy));
-        serve::encode(
-            &mut b,
-            Version::V2,
-            &ServerFrame::Status(Status::SameEndpointIdConnected),
-        );
-        let mut w = Wire::V1x(Codec::new(5));
-        let (seen, out) = events(&mut w, b);
+        d.write_datagram(&mut b, &k, &Datagram::plain(b"hi"));
+        for f in [
+            ServerFrame::Ping([6; 8]),
+            ServerFrame::Gone(&k),
+            ServerFrame::Status(Status::RateLimited),
+            ServerFrame::Status(Status::Healthy),
+            ServerFrame::Status(Status::SameEndpointIdConnected),
+        ] {
+            d.encode(&mut b, &f);
+        }
+        let (seen, out) = events(&mut Wire::new(d, 5), b);
         assert_eq!(seen.len(), 6, "{seen:?}");
         assert!(seen[0].starts_with("Packet"));
-        assert_eq!(&seen[1..5], ["Ping", "Gone", "Notice", "Quiet"]);
+        assert_eq!(
+            &seen[1..5],
+            ["Ping([6, 6, 6, 6, 6, 6, 6, 6])", "Gone", "Notice", "Quiet"]
+        );
         assert!(seen[5].starts_with("Health"));
         // The Pong went out masked, with the Ping's data.
-        let mut server = relay_proto::ws::WsDecoder::new(relay_proto::ws::Role::Server);
-        let mut out = out;
-        let Ok(relay_proto::ws::Progress::Item {
-            item: relay_proto::ws::WsItem::Binary(r),
-            ..
-        }) = server.decode(&mut out)
-        else {
-            panic!("no pong");
-        };
-        assert_eq!(&out[r], &[[10u8].as_slice(), &[6; 8]].concat()[..]);
+        assert_eq!(
+            server_reads(d, out),
+            [format!("{:?}", Ok::<_, ()>(Event::Pong([6; 8])))]
+        );
     }
 
     #[test]
     fn zero_35_frames_too() {
+        for t in [Transport::Derp, Transport::Websocket] {
+            let d = Dialect::V035(t);
+            let mut b = Vec::new();
+            t.encode(&mut b, &Frame::Ping([1; 8]));
+            t.encode(&mut b, &Frame::PeerGone(&[2; 32]));
+            t.encode(&mut b, &Frame::Health("bye"));
+            let (seen, out) = events(&mut Wire::new(d, 1), b);
+            assert_eq!(
+                seen,
+                ["Ping([1, 1, 1, 1, 1, 1, 1, 1])", "Gone", "Health(\"bye\")"]
+            );
+            assert_eq!(
+                server_reads(d, out),
+                [format!("{:?}", Ok::<_, ()>(Event::Pong([1; 8])))]
+            );
+        }
+    }
+
+    #[test]
+    fn frames_a_client_must_not_get_are_unexpected() {
+        let d = Dialect::V035(Transport::Derp);
         let mut b = Vec::new();
-        relay_proto::Transport::Derp.encode(&mut b, &Frame::Ping([1; 8]));
-        relay_proto::Transport::Derp.encode(&mut b, &Frame::Health("bye"));
-        let mut w = Wire::V035 {
-            dec: Decoder::new(relay_proto::Transport::Derp, relay_proto::ws::Role::Client),
-            enc: Encoder::new(relay_proto::Transport::Derp, 1),
-        };
-        let (seen, out) = events(&mut w, b);
-        assert_eq!(seen, ["Ping", "Health(\"bye\")"]);
-        assert_eq!(out[0], 13, "a Pong frame");
+        Transport::Derp.encode(&mut b, &Frame::NotePreferred(true));
+        let (seen, _) = events(&mut Wire::new(d, 1), b);
+        assert_eq!(
+            seen,
+            ["Unexpected(\"unexpected NotePreferred frame from the server\")"]
+        );
     }
 }

@@ -1,7 +1,6 @@
 //! One loadgen thread: a current-thread tokio runtime that connects its
 //! block of clients in bounded waves, paces their sends and runs them.
 
-use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::rc::Rc;
@@ -12,54 +11,13 @@ use hdrhistogram::Histogram;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::cli::{Protocol, Rate};
+use crate::config::Rate;
 use crate::connect::{self, ConnectError};
 use crate::groups::GroupHists;
-use crate::shared::{Phase, Shared, ThreadCounters};
+use crate::handshake::Credentials;
+use crate::shared::{Phase, Shared};
 use crate::stats;
-
-/// Thread-local state shared by the thread's client tasks.
-pub struct Local {
-    pub shared: Arc<Shared>,
-    pub tid: usize,
-    pub range: Range<usize>,
-    pub phase: Cell<Phase>,
-    /// Read scratch buffer (tasks never hold it across an await).
-    pub rbuf: RefCell<Vec<u8>>,
-    /// Payload template: measurement header, then zero filler.
-    pub packet: RefCell<Vec<u8>>,
-    /// Fixed-rate send credits per client of this thread.
-    credits: Vec<Cell<u32>>,
-    /// One-way latency in ns.
-    pub latency: RefCell<Histogram<u64>>,
-    /// Connect time (TCP connect to first Pong) in us.
-    pub connect: RefCell<Histogram<u64>>,
-    /// Per failure or disconnect kind: count and the first message.
-    pub errors: RefCell<BTreeMap<&'static str, (u64, String)>>,
-    /// Latency and connect time per protocol group (mixed runs only).
-    pub groups: RefCell<Vec<GroupHists>>,
-}
-
-/// Credits a client may hold; beyond this the schedule is counted unsent.
-const MAX_CREDITS: u32 = 1024;
-
-impl Local {
-    pub fn counters(&self) -> &ThreadCounters {
-        &self.shared.counters[self.tid]
-    }
-
-    pub fn take_credits(&self, idx: usize) -> u32 {
-        self.credits
-            .get(idx.wrapping_sub(self.range.start))
-            .map_or(0, |c| c.replace(0))
-    }
-
-    pub fn note_error(&self, kind: &'static str, msg: String) {
-        let mut e = self.errors.borrow_mut();
-        let entry = e.entry(kind).or_insert((0, msg));
-        entry.0 += 1;
-    }
-}
+use crate::thread_state::ThreadState;
 
 /// What a thread hands back at the end.
 pub struct WorkerResult {
@@ -78,23 +36,7 @@ pub fn spawn(
     std::thread::Builder::new()
         .name(format!("loadgen-{tid}"))
         .spawn(move || {
-            let local = Rc::new(Local {
-                tid,
-                credits: range.clone().map(|_| Cell::new(0)).collect(),
-                range,
-                phase: Cell::new(Phase::Connect),
-                rbuf: RefCell::new(Vec::new()),
-                packet: RefCell::new(vec![0u8; shared.cfg.size]),
-                latency: RefCell::new(stats::histogram()),
-                connect: RefCell::new(stats::histogram()),
-                errors: RefCell::new(BTreeMap::new()),
-                groups: RefCell::new(if shared.cfg.mix.is_mixed() {
-                    vec![GroupHists::new(); shared.cfg.mix.groups.len()]
-                } else {
-                    Vec::new()
-                }),
-                shared,
-            });
+            let local = Rc::new(ThreadState::new(shared, tid, range));
             match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -116,7 +58,7 @@ pub fn spawn(
 }
 
 /// Follows the run phase until Exit.
-async fn drive(local: Rc<Local>) {
+async fn drive(local: Rc<ThreadState>) {
     let sh = local.shared.clone();
     tokio::task::spawn_local(dispatch_connects(local.clone()));
     let mut rx = sh.phase.subscribe();
@@ -150,7 +92,7 @@ async fn drive(local: Rc<Local>) {
 
 /// Connects this thread's clients: at most `inflight` at once and, with
 /// --connect-rate, no faster than this thread's share of that rate.
-async fn dispatch_connects(local: Rc<Local>) {
+async fn dispatch_connects(local: Rc<ThreadState>) {
     let sh = local.shared.clone();
     let cfg = &sh.cfg;
     let threads = cfg.threads as f64;
@@ -175,7 +117,7 @@ async fn dispatch_connects(local: Rc<Local>) {
     }
 }
 
-async fn client_task(local: Rc<Local>, idx: usize, permit: OwnedSemaphorePermit) {
+async fn client_task(local: Rc<ThreadState>, idx: usize, permit: OwnedSemaphorePermit) {
     let sh = local.shared.clone();
     let cfg = &sh.cfg;
     let (Some(info), Some(secret), Some(slot)) =
@@ -188,19 +130,11 @@ async fn client_task(local: Rc<Local>, idx: usize, permit: OwnedSemaphorePermit)
     let seed = (idx as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let group = cfg.mix.group_of(idx);
     let protocol = cfg.mix.protocol_of(idx);
-    let handshake = async {
-        match protocol {
-            Protocol::Derp | Protocol::Ws => {
-                connect::establish(cfg.target, src, &cfg.host, protocol, info, seed)
-                    .await
-                    .map(crate::wire::Connected::from)
-            }
-            Protocol::V2 | Protocol::V1 => {
-                crate::v1x::connect::establish(cfg.target, src, &cfg.host, protocol, secret, seed)
-                    .await
-            }
-        }
+    let creds = Credentials {
+        client_info: info,
+        secret,
     };
+    let handshake = connect::establish(cfg.target, src, &cfg.host, protocol, creds, seed);
     let res: Result<Result<_, ConnectError>, _> =
         tokio::time::timeout(cfg.connect_timeout, handshake).await;
     drop(permit);
@@ -235,7 +169,7 @@ async fn client_task(local: Rc<Local>, idx: usize, permit: OwnedSemaphorePermit)
 
 /// Fixed-rate schedule: every millisecond, hands out the packets due since
 /// the start to this thread's senders in round-robin order.
-async fn pace(local: Rc<Local>, total_rate: f64) {
+async fn pace(local: Rc<ThreadState>, total_rate: f64) {
     let sh = local.shared.clone();
     let cfg = &sh.cfg;
     let senders: Vec<usize> = local
@@ -267,17 +201,8 @@ async fn pace(local: Rc<Local>, total_rate: f64) {
         for _ in 0..n {
             let idx = senders[cursor];
             cursor = (cursor + 1) % senders.len();
-            let Some(c) = local.credits.get(idx - local.range.start) else {
-                continue;
-            };
-            let have = c.get();
-            if have >= MAX_CREDITS || !sh.is_connected(idx) {
+            if !local.give_credit(idx) {
                 dropped += 1;
-                continue;
-            }
-            c.set(have + 1);
-            if have == 0 {
-                sh.slots[idx].wake.notify_one();
             }
         }
         ctr.unsent.add(dropped);

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod client_upgrade;
+pub mod client_writer;
 pub mod datagram;
 pub mod dialect;
 pub mod handshake;

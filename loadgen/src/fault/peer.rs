@@ -6,31 +6,40 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use relay_proto::client_info;
-use relay_proto::frame::decode;
 use relay_proto::key::NodeKey;
-use relay_proto::Frame;
 
-use crate::cli::Protocol;
-use crate::connect::{self, Established};
+use crate::connect::{self, Connected};
+use crate::handshake::Credentials;
+use crate::protocol::Protocol;
+use crate::wire::Inbound;
 
 use super::{source_ip, Counters, Ctx};
 
 /// Longest wait for one handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// An offender's key and signed ClientInfo.
+/// An offender's keys and signed ClientInfo.
 #[derive(Clone)]
 pub struct Identity {
     pub key: NodeKey,
+    pub secret: SigningKey,
     pub info: Vec<u8>,
 }
 
 impl Identity {
     pub fn fresh() -> Self {
-        let sk = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+        let secret = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
         Self {
-            key: sk.verifying_key().to_bytes(),
-            info: client_info::build(&sk, client_info::PROTOCOL_VERSION),
+            key: secret.verifying_key().to_bytes(),
+            info: client_info::build(&secret, client_info::PROTOCOL_VERSION),
+            secret,
+        }
+    }
+
+    fn credentials(&self) -> Credentials<'_> {
+        Credentials {
+            client_info: &self.info,
+            secret: &self.secret,
         }
     }
 }
@@ -44,7 +53,7 @@ pub struct Read {
 
 /// A peer after its first Pong.
 pub struct Peer {
-    pub conn: Established,
+    pub conn: Connected,
 }
 
 impl Peer {
@@ -60,7 +69,7 @@ impl Peer {
                 source_ip(ctx.target, idx),
                 &ctx.host,
                 Protocol::Derp,
-                &id.info,
+                id.credentials(),
                 seed,
             ),
         )
@@ -80,7 +89,7 @@ impl Peer {
     /// Queues a SendPacket of `len` bytes to `dst`.
     pub fn queue_packet(&mut self, dst: &NodeKey, packet: &[u8]) {
         let c = &mut self.conn;
-        c.enc.encode(&mut c.out, &Frame::SendPacket { dst, packet });
+        c.wire.packet(&mut c.out, dst, packet);
     }
 
     /// Writes what is queued as far as the socket takes it now. Returns
@@ -130,17 +139,14 @@ impl Peer {
         c.partial.extend_from_slice(&chunk[..n]);
         let mut got = Read::default();
         let mut bad = false;
-        let (enc, out) = (&mut c.enc, &mut c.out);
         let drained = c
-            .dec
-            .drain(&mut c.partial, |ty, payload| {
-                match decode(ty, payload) {
-                    Ok(Frame::Ping(d)) => enc.encode(out, &Frame::Pong(d)),
-                    Ok(Frame::RecvPacket { .. }) => got.packets += 1,
-                    Ok(Frame::PeerGone(_)) => got.peer_gone += 1,
-                    Ok(Frame::Health(_)) => bad = true,
-                    Ok(_) => {}
-                    Err(_) => bad = true,
+            .wire
+            .drain(&mut c.partial, &mut c.out, |inbound| {
+                match inbound {
+                    Inbound::Packet { .. } => got.packets += 1,
+                    Inbound::Gone => got.peer_gone += 1,
+                    Inbound::Health(_) | Inbound::Unexpected(_) => bad = true,
+                    Inbound::Ping(_) | Inbound::Notice | Inbound::Quiet => {}
                 }
                 !bad
             })

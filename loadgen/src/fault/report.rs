@@ -18,7 +18,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::{churn, garbage, half_open, slow_reader, slowloris, Counters, Ctx, FaultConfig, Mode};
+use super::options::{FaultConfig, Mode};
+use super::{churn, garbage, half_open, slow_reader, slowloris, Counters, Ctx};
 use crate::procfs;
 use crate::shared::Shared;
 

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::{tcp_connect, wait_true, Counters, Ctx};
-use crate::cli::Protocol;
+use crate::protocol::Protocol;
 use crate::upgrade;
 
 /// Pause before an offender the server closed connects again.
