@@ -26,6 +26,7 @@ pub struct ClientWriter {
 }
 
 impl ClientWriter {
+    /// A writer for `dialect`; `seed` drives the websocket masks.
     pub fn new(dialect: Dialect, seed: u64) -> Self {
         Self {
             dialect,
@@ -33,6 +34,7 @@ impl ClientWriter {
         }
     }
 
+    /// The dialect it writes.
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
@@ -55,6 +57,7 @@ impl ClientWriter {
         }
     }
 
+    /// A Ping with `data`.
     pub fn ping(&mut self, out: &mut Vec<u8>, data: &[u8; 8]) {
         match self.dialect {
             Dialect::V035(t) => self.frame(out, t, &Frame::Ping(*data)),
@@ -62,6 +65,7 @@ impl ClientWriter {
         }
     }
 
+    /// A Pong answering a server Ping with `data`.
     pub fn pong(&mut self, out: &mut Vec<u8>, data: &[u8; 8]) {
         match self.dialect {
             Dialect::V035(t) => self.frame(out, t, &Frame::Pong(*data)),

@@ -3,10 +3,10 @@
 
 use super::client_info::MAGIC;
 use super::frame::{self, is_disco, Frame, FrameError};
+use super::Transport;
 use super::{message, stream, HEADER_LEN};
 use crate::datagram::{Datagram, Event, ServerFrame};
 use crate::key::{is_valid_point, read_key, NodeKey};
-use super::Transport;
 
 /// Why a 0.35 client is closed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
