@@ -28,7 +28,8 @@ pub mod v035;
 pub mod v1x;
 pub mod ws;
 
-// The 0.35 modules keep their old paths for loadgen and the benches.
+// Short paths to the 0.35 modules, used by loadgen, the probe, the benches
+// and the fuzz targets.
 pub use v035::{client_info, frame, stream, Transport, HEADER_LEN};
 
 pub use datagram::{Datagram, Event, ServerFrame, Status};

@@ -14,8 +14,8 @@ use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
 use super::MAX_FRAME_SIZE;
-// The 0.35 frame helpers lived here; loadgen and the benches still use them
-// by this path.
+// The 0.35 message helpers under this path too, for the benches, the fuzz
+// seeds and tests that build websocket frames.
 pub use super::v035::message::{encode, encode_masked, split_message};
 
 /// Largest message accepted: a maximal relay frame plus its type byte.
