@@ -10,7 +10,7 @@ pub mod session;
 
 use std::sync::OnceLock;
 
-use crate::proto::reader::{FrameReader, Next};
+use crate::proto::reader::whole_frames;
 use crate::proto::ws::Role;
 use crate::proto::Dialect;
 use ed25519_dalek::SigningKey;
@@ -72,25 +72,10 @@ pub fn with_cuts(reads: &[&[u8]]) -> Vec<u8> {
 /// Checks that `bytes`, written by the server, are exactly whole frames a
 /// client of `dialect` reads back; returns their (type, payload).
 pub fn client_reads(dialect: Dialect, bytes: &[u8]) -> Vec<(u64, Vec<u8>)> {
-    let mut buf = bytes.to_vec();
-    let mut reader = FrameReader::new(dialect, Role::Client);
-    let mut frames = Vec::new();
-    let mut pos = 0;
-    while pos < buf.len() {
-        match reader.next(&mut buf[pos..]) {
-            Ok(Next::Frame {
-                ty,
-                start,
-                end,
-                consumed,
-            }) => {
-                frames.push((ty, buf[pos + start..pos + end].to_vec()));
-                pos += consumed;
-            }
-            other => panic!("server wrote what its client cannot read: {other:?}"),
-        }
+    match whole_frames(dialect, Role::Client, bytes) {
+        Some(frames) => frames,
+        None => panic!("server wrote what its client cannot read"),
     }
-    frames
 }
 
 #[cfg(test)]

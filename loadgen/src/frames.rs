@@ -67,16 +67,8 @@ pub fn drain(
 mod tests {
     use super::*;
     use relay_proto::client_writer::ClientWriter;
-    use relay_proto::v1x::Version;
     use relay_proto::ws::Role;
     use relay_proto::{Dialect, Transport};
-
-    const DIALECTS: [Dialect; 4] = [
-        Dialect::V035(Transport::Derp),
-        Dialect::V035(Transport::Websocket),
-        Dialect::V1x(Version::V1),
-        Dialect::V1x(Version::V2),
-    ];
 
     /// A Ping and a packet as a client writes them.
     fn client_bytes(d: Dialect) -> Vec<u8> {
@@ -89,7 +81,7 @@ mod tests {
 
     #[test]
     fn whole_frames_partial_ones_and_stop() {
-        for d in DIALECTS {
+        for d in Dialect::ALL {
             let buf = client_bytes(d);
             let mut got = Vec::new();
             let mut b = buf.clone();
@@ -147,7 +139,7 @@ mod tests {
             .is_err()
         );
         // An empty binary message is not a frame.
-        for d in DIALECTS.into_iter().filter(|d| d.is_websocket()) {
+        for d in Dialect::ALL.into_iter().filter(|d| d.is_websocket()) {
             let mut b = vec![0x82u8, 0];
             assert!(drain(&mut FrameReader::new(d, Role::Client), &mut b, |_, _| true).is_err());
         }

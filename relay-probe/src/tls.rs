@@ -124,9 +124,17 @@ pub fn handshake_error(e: &std::io::Error, host: &str) -> String {
     }
 }
 
-/// Skips certificate checks but still verifies handshake signatures.
+/// Skips certificate checks but still verifies handshake signatures
+/// (`--insecure`; imap-meta's `--upstream-tls-insecure` too).
 #[derive(Debug)]
-struct AnyCertificate(Arc<CryptoProvider>);
+pub struct AnyCertificate(Arc<CryptoProvider>);
+
+impl AnyCertificate {
+    /// A verifier checking signatures with `provider`'s algorithms.
+    pub fn new(provider: Arc<CryptoProvider>) -> Self {
+        Self(provider)
+    }
+}
 
 impl ServerCertVerifier for AnyCertificate {
     fn verify_server_cert(

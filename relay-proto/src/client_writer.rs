@@ -119,41 +119,20 @@ impl ClientWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::{FrameReader, Next};
+    use crate::reader::whole_frames;
     use crate::v1x::Version;
-
-    const DIALECTS: [Dialect; 4] = [
-        Dialect::V035(Transport::Derp),
-        Dialect::V035(Transport::Websocket),
-        Dialect::V1x(Version::V1),
-        Dialect::V1x(Version::V2),
-    ];
+    use crate::ws::Role;
 
     /// (type, payload) of every frame in `wire`, read as the server reads
     /// them (so websocket messages must be masked).
-    fn server_reads(dialect: Dialect, mut wire: Vec<u8>) -> Vec<(u64, Vec<u8>)> {
-        let mut reader = FrameReader::server(dialect);
-        let (mut frames, mut pos) = (Vec::new(), 0);
-        while pos < wire.len() {
-            match reader.next(&mut wire[pos..]) {
-                Ok(Next::Frame {
-                    ty,
-                    start,
-                    end,
-                    consumed,
-                }) => {
-                    frames.push((ty, wire[pos + start..pos + end].to_vec()));
-                    pos += consumed;
-                }
-                other => panic!("{dialect}: the server cannot read {other:?}"),
-            }
-        }
-        frames
+    fn server_reads(dialect: Dialect, wire: Vec<u8>) -> Vec<(u64, Vec<u8>)> {
+        whole_frames(dialect, Role::Server, &wire)
+            .unwrap_or_else(|| panic!("{dialect}: the server cannot read what was written"))
     }
 
     #[test]
     fn the_server_reads_every_frame_as_written() {
-        for d in DIALECTS {
+        for d in Dialect::ALL {
             let mut w = ClientWriter::new(d, 7);
             let mut out = Vec::new();
             w.packet(&mut out, &[3; 32], b"payload");
@@ -187,7 +166,7 @@ mod tests {
         let sk = ed25519_dalek::SigningKey::from_bytes(&[0x2a; 32]);
         let info = crate::client_info::build(&sk, 3);
         let auth = crate::v1x::handshake::client_auth(&sk, &[5; 16]);
-        for d in DIALECTS {
+        for d in Dialect::ALL {
             let mut w = ClientWriter::new(d, 1);
             let mut out = Vec::new();
             w.client_info(&mut out, &info);

@@ -122,6 +122,14 @@ pub enum TypeCoding {
 }
 
 impl Dialect {
+    /// Every dialect.
+    pub const ALL: [Dialect; 4] = [
+        Dialect::V035(Transport::Derp),
+        Dialect::V035(Transport::Websocket),
+        Dialect::V1x(Version::V1),
+        Dialect::V1x(Version::V2),
+    ];
+
     /// The family, which picks the client registry.
     pub fn family(self) -> Family {
         match self {

@@ -256,6 +256,31 @@ fn split_type(types: TypeCoding, msg: &[u8]) -> Result<(u64, usize), ReadError> 
     }
 }
 
+/// Every frame in `bytes` as (type, payload), read in `role`: `None`
+/// unless `bytes` is exactly whole frames, each in one piece (what one
+/// side writes and the other must read back; for tests and fuzzing).
+pub fn whole_frames(dialect: Dialect, role: Role, bytes: &[u8]) -> Option<Vec<(u64, Vec<u8>)>> {
+    let mut buf = bytes.to_vec();
+    let mut reader = FrameReader::new(dialect, role);
+    let mut frames = Vec::new();
+    let mut pos = 0;
+    while pos < buf.len() {
+        match reader.next(&mut buf[pos..]).ok()? {
+            Next::Frame {
+                ty,
+                start,
+                end,
+                consumed,
+            } => {
+                frames.push((ty, buf[pos + start..pos + end].to_vec()));
+                pos += consumed;
+            }
+            _ => return None,
+        }
+    }
+    Some(frames)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
