@@ -265,6 +265,20 @@ impl RelayProcess {
         &self.config_path
     }
 
+    /// Replaces the config's `[access]` section and whatever follows it
+    /// with `tail`, in one step (write + rename), keeping the generated
+    /// part (addresses, shards); for reload tests.
+    pub fn rewrite_access(&self, tail: &str) -> Result<()> {
+        let text = std::fs::read_to_string(&self.config_path)?;
+        let at = text
+            .find("[access]")
+            .context("the generated config has no [access] section")?;
+        let tmp = self.config_path.with_extension("toml.new");
+        std::fs::write(&tmp, format!("{}{tail}", &text[..at]))?;
+        std::fs::rename(&tmp, &self.config_path)?;
+        Ok(())
+    }
+
     /// Sends SIGHUP (config reload) to the relay (via `kill -HUP`).
     pub fn sighup(&self) -> Result<()> {
         let status = Command::new("kill")

@@ -6,7 +6,6 @@
 
 use std::{
     net::SocketAddr,
-    path::Path,
     time::{Duration, Instant},
 };
 
@@ -50,19 +49,6 @@ fn hex(sk: &SigningKey) -> String {
 
 fn secret(sk: &SigningKey) -> SecretKey {
     SecretKey::from_bytes(&sk.to_bytes())
-}
-
-/// Replaces the config file in one step (write + rename), keeping the
-/// generated part (addresses, shards) and changing the `[access]` section
-/// and whatever follows it.
-fn rewrite_config(path: &Path, tail: &str) {
-    let text = std::fs::read_to_string(path).unwrap();
-    let head = &text[..text
-        .find("[access]")
-        .expect("generated config has [access]")];
-    let tmp = path.with_extension("toml.new");
-    std::fs::write(&tmp, format!("{head}{tail}")).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
 }
 
 fn denylist(keys: &[&SigningKey]) -> String {
@@ -150,7 +136,7 @@ async fn sighup_denylist_applies_to_new_handshakes_and_drops_only_banned_keys() 
         // C is allowed before the reload.
         assert!(!refused(addr, &c_key).await, "C refused before the reload");
 
-        rewrite_config(relay.config_path(), &denylist(&[&c_key, &d_key]));
+        relay.rewrite_access(&denylist(&[&c_key, &d_key])).unwrap();
         relay.sighup().unwrap();
         wait_until_refused(addr, &c_key, true).await;
         expect_denied(addr, &c_key).await;
@@ -181,7 +167,7 @@ async fn sighup_denylist_applies_to_new_handshakes_and_drops_only_banned_keys() 
 
         // And back: an empty list admits C again.
         std::fs::write(relay.config_path(), good).unwrap();
-        rewrite_config(relay.config_path(), "[access]\ndenylist = []\n");
+        relay.rewrite_access("[access]\ndenylist = []\n").unwrap();
         relay.sighup().unwrap();
         wait_until_refused(addr, &c_key, false).await;
         let mut c = TestClient::connect_with_key(&url, Protocol::Relay, secret(&c_key))
@@ -245,13 +231,12 @@ async fn sighup_applies_rate_limit_to_existing_connections() {
         assert_eq!(m.value("relayserver_frames_rx_ratelimited_total"), 0.0);
 
         let marker = wire::random_signing_key();
-        rewrite_config(
-            relay.config_path(),
-            &format!(
+        relay
+            .rewrite_access(&format!(
                 "{}[limits.client.rx]\nbytes_per_second = {RATE}\nmax_burst_bytes = {RATE}\n",
                 denylist(&[&marker])
-            ),
-        );
+            ))
+            .unwrap();
         relay.sighup().unwrap();
         wait_until_refused(relay.addr(), &marker, true).await;
 

@@ -6,7 +6,6 @@
 //! reference has no reload.)
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
@@ -41,17 +40,6 @@ fn start(access: &str, metrics: Option<SocketAddr>) -> RelayProcess {
         ..Default::default()
     })
     .unwrap_or_else(|e| panic!("starting relay: {e:#}"))
-}
-
-/// Replaces the `[access]` section (and what follows) in one rename.
-fn rewrite_access(path: &Path, tail: &str) {
-    let text = std::fs::read_to_string(path).unwrap();
-    let head = &text[..text
-        .find("[access]")
-        .expect("generated config has [access]")];
-    let tmp = path.with_extension("toml.new");
-    std::fs::write(&tmp, format!("{head}{tail}")).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
 }
 
 /// `uring_relay_config_reloads_total{result}`.
@@ -170,7 +158,7 @@ async fn reload_disconnects_keys_the_new_list_refuses_and_says_what_changed() {
         );
         assert_ne!(moved, text, "generated config names its port");
         std::fs::write(relay.config_path(), moved).unwrap();
-        rewrite_access(relay.config_path(), &allowlist(&[&stay]));
+        relay.rewrite_access(&allowlist(&[&stay])).unwrap();
         relay.sighup().unwrap();
         wait_for_log(
             &relay,
