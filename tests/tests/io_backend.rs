@@ -154,3 +154,62 @@ fn uring_refuses_to_start_without_io_uring() {
         "{err}"
     );
 }
+
+/// Whether every shard serves its clients from its own ring.
+async fn shard_ring_of(relay: &RelayProcess) -> bool {
+    let addr = relay.metrics_addr().expect("metrics enabled");
+    let scrape = openmetrics::scrape(addr).await.expect("scrape");
+    let gauges = scrape.samples_named("uring_relay_shard_ring");
+    assert!(!gauges.is_empty(), "no uring_relay_shard_ring on the page");
+    gauges.iter().all(|s| s.value == 1.0)
+}
+
+/// `URING_RELAY_RING=on`: the io_uring backend serves relaying clients
+/// from the shard ring (both families forward through it); on epoll, or
+/// where the kernel refuses the ring (here: io_uring blocked, so `auto`
+/// is epoll), the request is not honoured and clients are still served.
+#[tokio::test]
+async fn shard_ring_when_asked_and_possible() {
+    if skip() {
+        return;
+    }
+    bounded(T, async {
+        let ring_on = vec![("URING_RELAY_RING".to_owned(), "on".to_owned())];
+        let relay = RelayProcess::start_with(RelayOptions {
+            metrics_addr: Some(metrics_addr()),
+            env: ring_on.clone(),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("starting relay: {e:#}"));
+        assert_eq!(backend_of(&relay).await, "io_uring");
+        assert!(shard_ring_of(&relay).await, "the shard ring is not serving");
+        forwards(&relay).await;
+        let scrape = openmetrics::scrape(relay.metrics_addr().expect("metrics"))
+            .await
+            .expect("scrape");
+        assert!(scrape.value("uring_relay_ring_receive_arms_total") >= 4.0);
+        drop(relay);
+
+        let relay = RelayProcess::start_with(RelayOptions {
+            wrapper: Some(without_io_uring()),
+            metrics_addr: Some(metrics_addr()),
+            env: ring_on,
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("starting relay: {e:#}"));
+        assert_eq!(backend_of(&relay).await, "epoll");
+        assert!(!shard_ring_of(&relay).await);
+        forwards(&relay).await;
+
+        let relay = RelayProcess::start_with(RelayOptions {
+            metrics_addr: Some(metrics_addr()),
+            ..Default::default()
+        })
+        .unwrap_or_else(|e| panic!("starting relay: {e:#}"));
+        assert!(
+            !shard_ring_of(&relay).await,
+            "the ring is off unless asked for"
+        );
+    })
+    .await
+}

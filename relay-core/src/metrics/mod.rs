@@ -146,6 +146,12 @@ metric_group! {
     read_busy => "uring_relay_read_busy_connections", "gauge", "Connections sharing the shard's read buffer budget.";
     io_uring => "uring_relay_io_backend{backend=\"io_uring\"}", "gauge", "1 for the I/O backend this shard runs on.";
     io_epoll => "uring_relay_io_backend{backend=\"epoll\"}", "gauge", "1 for the I/O backend this shard runs on.";
+    ring_active => "uring_relay_shard_ring", "gauge", "1 when this shard's clients are served by its own ring (multishot receive, provided buffers).";
+    ring_enters => "uring_relay_ring_enters", "counter", "io_uring_enter calls on the shard ring (each submits and runs completions).";
+    ring_submitted => "uring_relay_ring_submissions", "counter", "Operations submitted to the shard ring.";
+    ring_completions => "uring_relay_ring_completions", "counter", "Completions handled from the shard ring.";
+    ring_rearms => "uring_relay_ring_receive_arms", "counter", "Multishot receives armed (once per client, again after a pause, buffer exhaustion or an end the kernel chose).";
+    ring_enobufs => "uring_relay_ring_buffers_exhausted", "counter", "Receives that found no free buffer in the shard's buffer ring (ENOBUFS) and were armed again.";
     }
 }
 

@@ -2,7 +2,7 @@
 //! queue (already-encoded frames, written in one go) and its protocol
 //! session (liveness, receive limit, destinations: `relay_proto::session`).
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::time::{Duration, Instant};
 
 use std::rc::Rc;
@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 
 use super::pool::BufPool;
 use super::registry::Member;
+use super::ring::RingHook;
 use crate::budget::{QueueBudget, TransitUse};
 use crate::metrics::ShardMetrics;
 use crate::proto::key::{KeySet, NodeKey};
@@ -73,7 +74,10 @@ pub struct Client {
     held: Cell<usize>,
     /// What this client sent towards other shards in this flush round.
     pub transit: TransitUse,
+    /// Wakes the writer task; or, on the shard ring, marks the client
+    /// dirty for the ring's next turn.
     wake: Notify,
+    ring: OnceCell<RingHook>,
     closed: Cell<Option<CloseReason>>,
     /// Set while a write is in flight: when it last made progress. A
     /// receiver is stalled only if this gets old, not if a large write
@@ -110,11 +114,25 @@ impl Client {
             held: Cell::new(0),
             transit: TransitUse::default(),
             wake: Notify::new(),
+            ring: OnceCell::new(),
             closed: Cell::new(None),
             write_progress: Cell::new(None),
             queued_since: Cell::new(None),
             stall_probe: Cell::new(None),
         })
+    }
+
+    /// Hands the client's reads and writes to the shard ring.
+    pub fn attach_ring(&self, hook: RingHook) {
+        let _ = self.ring.set(hook);
+    }
+
+    /// Something for the writer: queued frames, or the close.
+    fn wake_writer(&self) {
+        match self.ring.get() {
+            Some(hook) => hook.dirty.mark(hook.slot),
+            None => self.wake.notify_one(),
+        }
     }
 
     /// Sets, changes or removes the receive limit.
@@ -170,7 +188,7 @@ impl Client {
         fm.bytes_sent.add(len as u64);
         if pushed == Pushed::First {
             self.queued_since.set(Some(Instant::now()));
-            self.wake.notify_one();
+            self.wake_writer();
         }
         true
     }
@@ -200,7 +218,7 @@ impl Client {
         drop(queue);
         if pushed == Pushed::First {
             self.queued_since.set(Some(Instant::now()));
-            self.wake.notify_one();
+            self.wake_writer();
         }
         pushed != Pushed::Full
     }
@@ -246,7 +264,7 @@ impl Client {
         m.shard.queued_packets.sub(lost);
         m.family(self.family).dropped_on_close.add(lost);
         self.stream.shutdown();
-        self.wake.notify_one();
+        self.wake_writer();
         true
     }
 }

@@ -123,11 +123,7 @@ async fn read_loop(shard: &Shard, client: &Client, mut buf: Vec<u8>) -> CloseRea
 /// Hands the complete frames in `buf` to the client's session, which
 /// drops the consumed bytes.
 fn process(shard: &Shard, client: &Client, buf: &mut Vec<u8>) -> Result<Flow, RelayError> {
-    let mut out = ToShard {
-        shard,
-        client,
-        fm: shard.fm(client.family),
-    };
+    let mut out = ToShard::new(shard, client);
     client
         .session
         .borrow_mut()
@@ -136,10 +132,20 @@ fn process(shard: &Shard, client: &Client, buf: &mut Vec<u8>) -> Result<Flow, Re
 
 /// What a session's frames ask of the shard: routing, the client's own
 /// queue, and counters.
-struct ToShard<'a> {
+pub(super) struct ToShard<'a> {
     shard: &'a Shard,
     client: &'a Client,
     fm: &'a FamilyCounters,
+}
+
+impl<'a> ToShard<'a> {
+    pub(super) fn new(shard: &'a Shard, client: &'a Client) -> Self {
+        Self {
+            shard,
+            client,
+            fm: shard.fm(client.family),
+        }
+    }
 }
 
 impl Relay for ToShard<'_> {

@@ -38,6 +38,16 @@ impl Shard {
             stream.shutdown();
             return;
         }
+        let stream = match (&self.ring, stream) {
+            (Some(_), s) => match s.into_ring() {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!("cannot hand a connection to the shard ring: {e}");
+                    return;
+                }
+            },
+            (None, s) => s,
+        };
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let Some(client) = Client::new(id, stream, session, self.pool.clone(), self.budget.clone())
@@ -73,7 +83,12 @@ impl Shard {
         fm.accepts.inc();
         fm.unique_client_keys.inc();
         self.update_client_gauge(family);
-        super::io::spawn(super::conn::run(self.clone(), client, leftover));
+        match &self.ring {
+            Some(ring) => ring.attach(client, leftover),
+            None => {
+                super::io::spawn(super::conn::run(self.clone(), client, leftover));
+            }
+        }
     }
 
     /// Takes a finished connection out: an inactive one quietly, an

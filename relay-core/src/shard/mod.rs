@@ -11,6 +11,7 @@ mod listener;
 mod membership;
 mod pool;
 mod registry;
+mod ring;
 mod routing;
 mod setup;
 mod sig_batch;
@@ -201,8 +202,21 @@ fn shard_main(ctx: ShardCtx) {
         Backend::Epoll => metrics.shard.io_epoll.set(1),
     }
     let started = backend.block_on(move || async move {
-        let shard = Rc::new(Shard::new(id, backend, router, metrics, policy));
-        let listener = match Listener::from_std(backend, listener) {
+        let ring = shard_ring(backend, id, &metrics);
+        // With the shard ring, accepts and handshakes run on the runtime's
+        // readiness reactor: a socket leaves it for the ring without a
+        // second descriptor (`Stream::into_ring`), and a handshake is a
+        // few small reads and writes that gain nothing from a ring.
+        let setup = if ring.is_some() {
+            Backend::Epoll
+        } else {
+            backend
+        };
+        let shard = Rc::new(Shard::new(id, setup, router, metrics, policy, ring.clone()));
+        if let Some(ring) = ring {
+            io::spawn(ring.run(shard.clone()));
+        }
+        let listener = match Listener::from_std(setup, listener) {
             Ok(l) => Rc::new(l),
             Err(e) => {
                 let _ = ready.send(Err(e));
@@ -226,5 +240,27 @@ fn shard_main(ctx: ShardCtx) {
     });
     if let Err(e) = started {
         let _ = failed.send(Err(e));
+    }
+}
+
+/// The shard ring, on the io_uring backend where the kernel has what it
+/// needs; one warning (from shard 0) when it does not.
+fn shard_ring(backend: Backend, id: usize, metrics: &ShardMetrics) -> Option<Rc<ring::Ring>> {
+    if backend != Backend::Uring || !ring::Ring::wanted() {
+        return None;
+    }
+    match ring::Ring::new() {
+        Ok(r) => {
+            metrics.shard.ring_active.set(1);
+            Some(Rc::new(r))
+        }
+        Err(e) => {
+            if id == 0 {
+                tracing::warn!(
+                    "io_uring shard ring unavailable ({e}); clients are served by per-connection ring operations"
+                );
+            }
+            None
+        }
     }
 }

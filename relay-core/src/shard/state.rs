@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::client::{Client, CloseReason};
 use super::pool::BufPool;
 use super::registry::Registry;
+use super::ring::Ring;
 use super::sig_batch::SigBatch;
 use crate::access::Decision;
 use crate::budget::{QueueBudget, ReadShare, TransitShare};
@@ -46,6 +47,9 @@ pub struct Shard {
     pub sweep_cursor: Cell<usize>,
     /// Handshake signatures, checked together per turn of the loop.
     pub(super) sigs: SigBatch,
+    /// The shard ring (io_uring backend, where the kernel has it):
+    /// relaying clients' reads and writes; else each client's tasks.
+    pub(super) ring: Option<Rc<Ring>>,
 }
 
 impl Shard {
@@ -55,6 +59,7 @@ impl Shard {
         router: Router,
         metrics: Arc<ShardMetrics>,
         policy: Arc<Policy>,
+        ring: Option<Rc<Ring>>,
     ) -> Self {
         let n = router.shards();
         let budget = Rc::new(QueueBudget::new(queue_share(&policy, n)));
@@ -77,6 +82,7 @@ impl Shard {
             sweep_list: RefCell::new(Vec::new()),
             sweep_cursor: Cell::new(0),
             sigs: SigBatch::default(),
+            ring,
         }
     }
 

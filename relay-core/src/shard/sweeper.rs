@@ -40,6 +40,9 @@ pub async fn run(shard: Rc<Shard>) {
         m.read_busy.set(shard.reads.busy() as u64);
         if n % TRIM_EVERY == 0 {
             shard.pool.trim();
+            if let Some(ring) = &shard.ring {
+                ring.trim();
+            }
         }
     }
 }

@@ -230,6 +230,22 @@ impl Session {
         }
     }
 
+    /// [`Session::handle_input`] over bytes the caller keeps (a buffer it
+    /// lends, such as a ring's provided buffer): returns the flow and how
+    /// many bytes from the start were used; the caller keeps the rest for
+    /// the next call, in front of the bytes that follow.
+    pub fn handle_slice(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        out: &mut impl Relay,
+    ) -> (Result<Flow, RelayError>, usize) {
+        match &mut self.phase {
+            Phase::Relaying(r) => r.handle_slice(now, buf, out),
+            _ => (Err(RelayError::NotRelaying), 0),
+        }
+    }
+
     /// Every destination this client sent to (whom to tell it is gone).
     pub fn destinations(&self) -> impl Iterator<Item = &NodeKey> {
         match &self.phase {

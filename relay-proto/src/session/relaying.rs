@@ -152,6 +152,20 @@ impl Relaying {
         buf: &mut Vec<u8>,
         out: &mut impl Relay,
     ) -> Result<Flow, RelayError> {
+        let (result, consumed) = self.handle_slice(now, buf, out);
+        buf.drain(..consumed);
+        result
+    }
+
+    /// [`Self::handle_input`] over bytes the caller keeps: returns the flow
+    /// and how many bytes from the start were used (websocket payloads
+    /// are unmasked in place).
+    pub(super) fn handle_slice(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        out: &mut impl Relay,
+    ) -> (Result<Flow, RelayError>, usize) {
         let Self {
             dialect,
             reader,
@@ -200,8 +214,7 @@ impl Relaying {
             }
             pos += consumed;
         };
-        buf.drain(..pos);
-        result
+        (result, pos)
     }
 }
 

@@ -39,7 +39,7 @@ pub fn run(cli: &Cli) -> Result<(), String> {
         config = %s.source,
         access = %running.access,
         shards = running.shards,
-        io = server.backend().name(),
+        io = %server.backend().name(),
         "uring-relay {} serving iroh 0.35 and 1.x: {listening}",
         env!("CARGO_PKG_VERSION"),
     );

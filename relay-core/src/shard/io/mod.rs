@@ -76,6 +76,9 @@ pub fn spawn<F: Future + 'static>(task: F) -> tokio::task::JoinHandle<F::Output>
 pub enum Stream {
     Uring(tokio_uring::net::TcpStream),
     Epoll(tokio::net::TcpStream),
+    /// A socket the shard ring reads and writes (`shard::ring`): the
+    /// operations here are not for it.
+    Ring(std::net::TcpStream),
 }
 
 impl Stream {
@@ -91,12 +94,25 @@ impl Stream {
         })
     }
 
+    /// Hands the socket to the shard ring: the same connection, its
+    /// reads and writes from now on the ring's.
+    pub fn into_ring(self) -> std::io::Result<Stream> {
+        let fd = match self {
+            Stream::Ring(_) => return Ok(self),
+            Stream::Epoll(s) => return Ok(Stream::Ring(s.into_std()?)),
+            // tokio-uring gives no descriptor up: it takes a second one.
+            s @ Stream::Uring(_) => std::os::fd::AsFd::as_fd(&s).try_clone_to_owned()?,
+        };
+        Ok(Stream::Ring(std::net::TcpStream::from(fd)))
+    }
+
     /// Reads once into the spare capacity of `buf` (after its length),
     /// which grows by the bytes read; `Ok(0)` is end of stream.
     pub async fn read(&self, buf: Vec<u8>) -> (std::io::Result<usize>, Vec<u8>) {
         match self {
             Stream::Uring(s) => uring::read(s, buf).await,
             Stream::Epoll(s) => epoll::read(s, buf).await,
+            Stream::Ring(_) => (Err(ring_owned()), buf),
         }
     }
 
@@ -107,6 +123,7 @@ impl Stream {
         let res = match self {
             Stream::Uring(s) => uring::try_read(s, buf),
             Stream::Epoll(s) => s.try_read_buf(buf),
+            Stream::Ring(_) => Err(ring_owned()),
         };
         match res {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
@@ -119,6 +136,7 @@ impl Stream {
         match self {
             Stream::Uring(s) => uring::write(s, buf, from).await,
             Stream::Epoll(s) => epoll::write(s, buf, from).await,
+            Stream::Ring(_) => (Err(ring_owned()), buf),
         }
     }
 
@@ -153,6 +171,7 @@ impl AsRawFd for Stream {
         match self {
             Stream::Uring(s) => s.as_raw_fd(),
             Stream::Epoll(s) => s.as_raw_fd(),
+            Stream::Ring(s) => s.as_raw_fd(),
         }
     }
 }
@@ -162,6 +181,13 @@ impl std::os::fd::AsFd for Stream {
         // SAFETY: the descriptor is open for as long as `self` lives.
         unsafe { std::os::fd::BorrowedFd::borrow_raw(self.as_raw_fd()) }
     }
+}
+
+fn ring_owned() -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "the shard ring reads and writes this socket",
+    )
 }
 
 /// A shard's listening socket.
