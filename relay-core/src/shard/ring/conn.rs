@@ -31,6 +31,13 @@ pub struct RingConn {
     pub sending: Cell<bool>,
     /// Packets in what `outgoing` holds, counted as lost if it fails.
     pub packets_out: Cell<u64>,
+    /// The client's own receive buffer, while a one-shot receive into it
+    /// is in flight (after the shared buffers ran out).
+    pub own: RefCell<Vec<u8>>,
+    /// The turn in which `turn_buffers` were received.
+    pub turn: Cell<u64>,
+    /// Receive buffers taken in that turn (see `Ring`'s per-turn cap).
+    pub turn_buffers: Cell<u32>,
 }
 
 impl RingConn {
@@ -47,6 +54,9 @@ impl RingConn {
             sent: Cell::new(0),
             sending: Cell::new(false),
             packets_out: Cell::new(0),
+            own: RefCell::new(Vec::new()),
+            turn: Cell::new(0),
+            turn_buffers: Cell::new(0),
         }
     }
 

@@ -51,12 +51,18 @@ impl Ring {
 
     fn turn(&self, shard: &Shard) {
         let m = &shard.metrics.shard;
+        self.turn.set(self.turn.get() + 1);
+        let later = std::mem::take(&mut *self.later.borrow_mut());
+        self.rearm.borrow_mut().extend(later);
         for _ in 0..ROUNDS {
             for slot in self.dirty.take() {
                 self.service(slot, shard);
             }
             for slot in std::mem::take(&mut *self.rearm.borrow_mut()) {
-                self.arm(slot, shard);
+                self.arm(slot, shard, false);
+            }
+            for slot in std::mem::take(&mut *self.starved.borrow_mut()) {
+                self.arm(slot, shard, true);
             }
             m.ring_enters.inc();
             if let Err(e) = self.enter() {
@@ -81,10 +87,32 @@ impl Ring {
                 return;
             }
         }
-        // Completions still deferred: the kernel signals the eventfd only
-        // when its list of them was empty, so come back by ourselves.
+        // Work left for the next turn, after the shard's other tasks.
         if self.work_pending() || !self.rearm.borrow().is_empty() {
             self.dirty.wake.notify_one();
+        }
+    }
+
+    /// Counts a receive buffer against the client's share of this turn;
+    /// at the cap, its receive is cancelled and armed again next turn.
+    fn take_turn_share(&self, slot: u32, conn: &Rc<RingConn>, more: bool, shard: &Shard) {
+        let turn = self.turn.get();
+        if conn.turn.replace(turn) != turn {
+            conn.turn_buffers.set(0);
+        }
+        let taken = conn.turn_buffers.get() + 1;
+        conn.turn_buffers.set(taken);
+        if taken >= super::BUFFERS_PER_TURN
+            && more
+            && !conn.paused.get()
+            && !conn.client.is_closed()
+        {
+            let entry = self.cancel_entry(slot, conn);
+            self.push(entry, &shard.metrics.shard);
+            self.later.borrow_mut().push(slot);
+            if !self.dirty.due.get() {
+                self.dirty.wake.notify_one();
+            }
         }
     }
 
@@ -112,9 +140,10 @@ impl Ring {
         self.uring.borrow_mut().submission().taskrun()
     }
 
-    /// Arms `slot`'s multishot receive, unless it has one, is paused or
-    /// is closed.
-    fn arm(&self, slot: u32, shard: &Shard) {
+    /// Arms `slot`'s multishot receive (or, with `own`, a one-shot
+    /// receive into its own buffer), unless it has one, is paused or is
+    /// closed.
+    fn arm(&self, slot: u32, shard: &Shard, own: bool) {
         let Some(conn) = self.conns.borrow().any(slot) else {
             return;
         };
@@ -123,7 +152,11 @@ impl Ring {
         }
         conn.recv_armed.set(true);
         shard.metrics.shard.ring_rearms.inc();
-        let entry = self.recv_entry(slot, &conn);
+        let entry = if own {
+            self.recv_own_entry(slot, &conn)
+        } else {
+            self.recv_entry(slot, &conn)
+        };
         self.push(entry, &shard.metrics.shard);
     }
 
@@ -196,6 +229,7 @@ impl Ring {
         };
         match op {
             Op::Recv => self.received(slot, &conn, res, flags, shard),
+            Op::RecvOwn => self.received_own(slot, &conn, res, shard),
             Op::Send => self.sent(slot, &conn, res, shard),
             Op::Cancel => {}
         }
@@ -216,6 +250,7 @@ impl Ring {
                     self.feed(slot, conn, Some(data), shard);
                     bufs.push(bid);
                 }
+                self.take_turn_share(slot, conn, more, shard);
                 if !more && !client.is_closed() {
                     self.rearm.borrow_mut().push(slot);
                 }
@@ -225,10 +260,45 @@ impl Ring {
             }
             e if e == -libc::ENOBUFS => {
                 shard.metrics.shard.ring_enobufs.inc();
-                self.rearm.borrow_mut().push(slot);
+                self.starved.borrow_mut().push(slot);
             }
-            e if e == -libc::ECANCELED => {}
+            // Cancelled for a pause (armed again when it ends) or for the
+            // per-turn cap (armed again next turn).
+            e if e == -libc::ECANCELED => {
+                if !more && !conn.paused.get() && !client.is_closed() {
+                    self.later.borrow_mut().push(slot);
+                    self.dirty.wake.notify_one();
+                }
+            }
             _ => {
+                client.close(CloseReason::Disconnected, &shard.metrics);
+            }
+        }
+        if client.is_closed() {
+            self.maybe_finish(slot, conn, shard);
+        }
+    }
+
+    /// A one-shot receive into the client's own buffer completed.
+    fn received_own(&self, slot: u32, conn: &Rc<RingConn>, res: i32, shard: &Shard) {
+        conn.recv_armed.set(false);
+        let mut own = conn.own.take();
+        let client = &conn.client;
+        match usize::try_from(res) {
+            Ok(0) => {
+                client.close(CloseReason::Disconnected, &shard.metrics);
+            }
+            Ok(n) => {
+                // SAFETY: the kernel wrote `n` bytes (at most the capacity
+                // the receive was given) at the start of `own`.
+                unsafe { own.set_len(n.min(own.capacity())) };
+                self.feed(slot, conn, Some(&mut own), shard);
+                if !client.is_closed() {
+                    self.rearm.borrow_mut().push(slot);
+                }
+            }
+            Err(_) if res == -libc::ECANCELED => {}
+            Err(_) => {
                 client.close(CloseReason::Disconnected, &shard.metrics);
             }
         }

@@ -43,6 +43,11 @@ const CQ_ENTRIES: u32 = 65536;
 /// them, and an idle one gives them back, see [`Ring::trim`]).
 const BUFFERS: u16 = 256;
 const BUFFER_SIZE: u32 = 16 * 1024;
+/// Receive buffers one client may take per turn; a client that reaches
+/// it has its receive cancelled and armed again in the next turn, so a
+/// few flooding clients cannot keep every buffer (TCP holds the rest of
+/// their bytes back meanwhile).
+const BUFFERS_PER_TURN: u32 = 4;
 /// Receives per trim period below which the shard counts as idle.
 const IDLE_RECEIVES: u64 = 256;
 const BUFFER_GROUP: u16 = 0;
@@ -95,6 +100,13 @@ pub struct Ring {
     rearm: RefCell<Vec<u32>>,
     /// Receive completions since the last [`Ring::trim`].
     received: Cell<u64>,
+    /// The dispatcher's turns so far.
+    turn: Cell<u64>,
+    /// Clients that reached [`BUFFERS_PER_TURN`]: armed again next turn.
+    later: RefCell<Vec<u32>>,
+    /// Clients whose receive found no shared buffer: they read once into
+    /// a buffer of their own.
+    starved: RefCell<Vec<u32>>,
     eventfd: AsyncFd<OwnedFd>,
 }
 
@@ -136,6 +148,9 @@ impl Ring {
             dirty: Rc::default(),
             rearm: RefCell::new(Vec::new()),
             received: Cell::new(0),
+            turn: Cell::new(0),
+            later: RefCell::new(Vec::new()),
+            starved: RefCell::new(Vec::new()),
             eventfd,
         })
     }
@@ -193,6 +208,18 @@ impl Ring {
         ring::opcode::RecvMulti::new(fd, self.bufs.borrow().group())
             .build()
             .user_data(ops::encode(slot, conn.generation, Op::Recv))
+    }
+
+    /// A one-shot receive into the client's own buffer (allocated now,
+    /// kept until the completion).
+    fn recv_own_entry(&self, slot: u32, conn: &RingConn) -> ring::squeue::Entry {
+        let mut own = conn.own.borrow_mut();
+        own.clear();
+        own.reserve_exact(BUFFER_SIZE as usize);
+        let fd = ring::types::Fd(conn.client.stream.as_raw_fd());
+        ring::opcode::Recv::new(fd, own.as_mut_ptr(), BUFFER_SIZE)
+            .build()
+            .user_data(ops::encode(slot, conn.generation, Op::RecvOwn))
     }
 
     fn cancel_entry(&self, slot: u32, conn: &RingConn) -> ring::squeue::Entry {

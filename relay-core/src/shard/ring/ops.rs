@@ -11,6 +11,9 @@ pub enum Op {
     Send = 2,
     /// A cancellation (its own completion carries nothing to act on).
     Cancel = 3,
+    /// A one-shot receive into the client's own buffer, when the shared
+    /// buffers ran out (so no client waits for buffers others hold).
+    RecvOwn = 4,
 }
 
 /// `generation (24 bits) ‖ slot (32 bits) ‖ op (8 bits)`.
@@ -25,6 +28,7 @@ pub fn decode(user_data: u64) -> Option<(u32, u32, Op)> {
         1 => Op::Recv,
         2 => Op::Send,
         3 => Op::Cancel,
+        4 => Op::RecvOwn,
         _ => return None,
     };
     let slot = (user_data >> 8) as u32;
@@ -42,6 +46,7 @@ mod tests {
             (0, 0, Op::Recv),
             (u32::MAX, 0xff_ffff, Op::Send),
             (7, 1, Op::Cancel),
+            (8, 2, Op::RecvOwn),
         ] {
             assert_eq!(
                 decode(encode(slot, generation, op)),
